@@ -1,0 +1,70 @@
+"""The unit of work: one fully expanded request, and the local images it refers to.
+
+A `Request` is pure data produced by expanding a spec (no network, no manifest). Its
+`body` is the exact JSON object that will be POSTed, except that local images appear
+as `sha256:<hex>` references; `materialize()` swaps in the `data:` URIs at submit time,
+so a 100,000-request plan never holds 100,000 copies of an image in memory.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+IMAGE_REF_PREFIX = "sha256:"
+
+
+@dataclass(frozen=True, slots=True)
+class LocalImage:
+    """An image file referenced by a spec, identified by its content hash."""
+
+    sha256: str
+    path: Path
+    mime: str  # e.g. "image/png"
+    width: int
+    height: int
+    size: int  # bytes
+
+    @property
+    def ref(self) -> str:
+        return IMAGE_REF_PREFIX + self.sha256
+
+    def data_uri(self) -> str:
+        """Read the file and return it as a base64 `data:` URI."""
+        encoded = base64.b64encode(self.path.read_bytes()).decode("ascii")
+        return f"data:{self.mime};base64,{encoded}"
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One generation request, with its stable content-derived identity."""
+
+    id: str  # content hash: provider, model, endpoint, body (images by hash)
+    spec: str  # the spec file as the user named it
+    spec_name: str  # names the output folder outputs/<spec_name>/
+    job: str  # job name ("default" for a spec without `jobs:`)
+    provider: str  # aimlapi | apilaplas | sandbox
+    model: str
+    endpoint: str  # POST path, e.g. /v2/generate/video/runway/generation
+    body: Mapping[str, Any]  # exact POST body, local images as sha256: references
+    output: str  # POSIX path of the video, relative to outputs/<spec_name>/
+    matrix: Mapping[str, Any]  # this request's matrix combination (axis -> value)
+    seed_derived: bool  # True when the spec gave no seed and the runner derived it
+
+    @property
+    def seed(self) -> int:
+        return int(self.body["seed"])
+
+
+def materialize(body: Mapping[str, Any], images: Mapping[str, LocalImage]) -> dict[str, Any]:
+    """Return the body to POST: every sha256: reference replaced by its data: URI."""
+    out = dict(body)
+    for key, value in body.items():
+        if isinstance(value, str) and value.startswith(IMAGE_REF_PREFIX):
+            image = images.get(value[len(IMAGE_REF_PREFIX) :])
+            if image is not None:
+                out[key] = image.data_uri()
+    return out
