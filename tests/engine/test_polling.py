@@ -1,0 +1,88 @@
+"""Unit tests of the adaptive poll scheduler."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from runner.polling import PollScheduler, PollSettings, quantile
+
+
+def _scheduler(**kwargs: float) -> PollScheduler:
+    settings = PollSettings(**{"floor": 5.0, "ceiling": 60.0, "timeout": 1800.0, **kwargs})
+    return PollScheduler(settings, random.Random(0))
+
+
+def test_quantile_interpolates() -> None:
+    """The quantile interpolates linearly between sorted values."""
+    assert quantile([10.0, 20.0, 30.0], 0.5) == 20.0
+    assert quantile([10.0, 20.0], 0.25) == 12.5
+    assert quantile([7.0], 0.9) == 7.0
+
+
+def test_cold_start_backs_off_from_floor() -> None:
+    """Before anything finished, polls start at the floor and grow toward the ceiling."""
+    sched = _scheduler(jitter=0.0)
+    delays = [sched.next_delay(elapsed=0.0, polls=n) for n in range(12)]
+    assert delays[0] == 5.0
+    assert delays == sorted(delays)
+    assert delays[-1] == 60.0
+
+
+def test_learns_to_sleep_until_expected_completion() -> None:
+    """Once generations take ~65 s, a fresh request sleeps ~60 s instead of polling at 10 s."""
+    sched = _scheduler(jitter=0.0, ceiling=120.0)
+    for duration in [62.0, 64.0, 65.0, 66.0, 67.0, 70.0]:
+        sched.observe(duration)
+    first = sched.next_delay(elapsed=0.0, polls=0)
+    assert 60.0 <= first <= 64.0
+    # Inside the usual window, polls are dense (the window is narrow: floor).
+    assert sched.next_delay(elapsed=64.0, polls=1) == 5.0
+
+
+def test_polls_needed_for_a_typical_request_drop() -> None:
+    """After learning, a typical generation needs far fewer polls than a fixed 10 s."""
+    sched = _scheduler(ceiling=120.0)
+    for duration in [60.0, 63.0, 65.0, 66.0, 68.0, 72.0]:
+        sched.observe(duration)
+    elapsed, polls = 0.0, 0
+    while elapsed < 66.0:
+        elapsed += sched.next_delay(elapsed, polls)
+        polls += 1
+    fixed = 66 // 10 + 1
+    assert polls <= 3 < fixed
+
+
+def test_stragglers_are_polled_less_often() -> None:
+    """Far past the usual window the delay grows, up to the ceiling."""
+    sched = _scheduler(jitter=0.0)
+    for duration in [20.0, 22.0, 25.0]:
+        sched.observe(duration)
+    near = sched.next_delay(elapsed=30.0, polls=3)
+    far = sched.next_delay(elapsed=100.0, polls=6)
+    very_far = sched.next_delay(elapsed=900.0, polls=20)
+    assert near < far <= very_far == 60.0
+
+
+def test_delay_never_passes_the_deadline() -> None:
+    """The last poll lands on the deadline; past it the delay is zero."""
+    sched = _scheduler(timeout=100.0)
+    assert sched.next_delay(elapsed=97.0, polls=10) == pytest.approx(3.0)
+    assert sched.next_delay(elapsed=100.0, polls=11) == 0.0
+
+
+def test_delay_respects_floor_and_ceiling_with_jitter() -> None:
+    """Whatever was learned, every delay lies within [floor, ceiling] (or the deadline)."""
+    sched = PollScheduler(PollSettings(floor=2.0, ceiling=30.0, timeout=10_000.0), random.Random(3))
+    for duration in [1.0, 500.0, 3.0, 900.0]:
+        sched.observe(duration)
+    for elapsed in [0.0, 0.5, 2.0, 100.0, 450.0, 2000.0, 9000.0]:
+        for polls in range(5):
+            assert 2.0 <= sched.next_delay(elapsed, polls) <= 30.0
+
+
+def test_invalid_bounds_are_refused() -> None:
+    """A floor above the ceiling is a configuration error."""
+    with pytest.raises(ValueError, match="floor"):
+        PollScheduler(PollSettings(floor=10.0, ceiling=5.0))
