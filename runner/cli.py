@@ -71,6 +71,60 @@ def schema() -> None:
     click.echo((schemas_dir() / "spec.schema.json").read_text(encoding="utf-8"), nl=False)
 
 
+@cli.group()
+def sandbox() -> None:
+    """The embedded API emulator (offline, renders real H.264 videos)."""
+
+
+@sandbox.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, help="Port; 0 picks a free one.")
+@click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host.")
+@click.option("--latency", type=float, default=1.0, show_default=True,
+              help="Seconds per generation.")
+@click.option("--jitter", type=float, default=0.2, show_default=True, help="Latency varies ± this.")
+@click.option("--concurrency", type=int, default=8, show_default=True, help="Server slots.")
+@click.option("--scale", type=int, default=8, show_default=True, help="Divide output sizes by N.")
+@click.option("--fps", type=int, default=8, show_default=True, help="Frames per second.")
+@click.option("--render", "render_mode", type=click.Choice(["full", "cheap"]), default="full",
+              show_default=True, help="cheap: one cached clip per size (benchmarks).")
+@click.option("--url-ttl", type=float, default=3600.0, show_default=True,
+              help="Lifetime of signed download URLs, seconds.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds jitter and faults.")
+@click.option("--fault", "faults", multiple=True, metavar="KIND=RATE",
+              help="Inject a fault: KIND=0.1 (probability) or KIND=first:N. Repeatable.")
+@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Remember generations here across restarts.")
+def sandbox_serve(host: str, port: int, allow_remote: bool, latency: float, jitter: float,
+                  concurrency: int, scale: int, fps: int, render_mode: str, url_ttl: float,
+                  seed: int, faults: tuple[str, ...], state_dir: Path | None) -> None:
+    """Serve the API emulator over HTTP until interrupted.
+
+    \b
+    Fault kinds: rate_limit (429 + Retry-After), unavailable (503), poll_error (5xx on
+    polls), failed_generation, drop_after_accept, truncated_download, short_url, slow.
+    Knobs can change at runtime: POST /_sandbox/config; counters: GET /_sandbox/stats.
+    """
+    import asyncio
+
+    from runner.sandbox import SandboxConfig, parse_fault, serve
+
+    def ready(base_url: str) -> None:
+        click.echo(f"serving on {base_url}")
+        sys.stdout.flush()  # a parent process reads the port from this first line
+
+    with _errors_to_exit():
+        config = SandboxConfig(
+            latency=latency, jitter=jitter, concurrency=concurrency, scale=scale, fps=fps,
+            render="cheap" if render_mode == "cheap" else "full", url_ttl=url_ttl, seed=seed,
+            faults=dict(parse_fault(f) for f in faults), state_dir=state_dir,
+        )
+        try:
+            asyncio.run(serve(config, host, port, ready, allow_remote=allow_remote))
+        except KeyboardInterrupt:
+            click.echo("sandbox stopped", err=True)
+
+
 def main() -> None:
     """Entry point of the `runner` console script."""
     cli()

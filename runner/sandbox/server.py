@@ -1,0 +1,476 @@
+"""The sandbox's HTTP side: the API's routes, faults, signed downloads and stats.
+
+Routes (the documented contract, for every endpoint in the model catalog):
+
+    POST /v2/generate/video/runway/generation          create -> {"id", "status": "queued"}
+    GET  /v2/generate/video/runway/generation?generation_id=ID     poll
+    GET  /files/ID.mp4?_jwt=TOKEN                      signed, expiring download
+    GET  /_sandbox/stats      DELETE /_sandbox/stats   counters; reset them
+    GET  /_sandbox/config     POST /_sandbox/config    knobs; change them at runtime
+
+Errors use the API's body `{"message", "path", "requestId", "statusCode", "timestamp"}`
+and every response carries `x-inference-id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from aiohttp import web
+
+from runner.clock import Clock, SystemClock
+from runner.errors import UsageError
+from runner.models import ModelInfo, catalog, get_model
+from runner.sandbox.cache import RenderCache
+from runner.sandbox.config import SandboxConfig
+from runner.sandbox.faults import FaultDice
+from runner.sandbox.inputs import InputError, InputImage, read_image
+from runner.sandbox.render import RenderError, RenderJob, output_size, render_clip
+from runner.sandbox.signing import TokenCheck, UrlSigner
+from runner.sandbox.state import Generation, Phase, Scheduler, StateStore
+from runner.sandbox.stats import Stats
+from runner.schemas import validator_for
+
+FILES_PREFIX = "/files/"
+POLL_ERROR_STATUSES = (500, 502, 504)
+RENDER_WAIT = 2.0  # a poll after the generation's time waits this long for its clip
+DEFAULT_DURATION = 5  # Runway's default when the body gives none
+PLACEHOLDER_NOTE = (
+    "image_url is an https URL, which the offline sandbox cannot fetch; the clip was "
+    "rendered from a generated placeholder frame"
+)
+FAILURE_MESSAGE = "Generation failed: the model could not process this request (sandbox fault)"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Sandbox:
+    """One emulated API: its knobs, generations, renders and counters."""
+
+    def __init__(self, config: SandboxConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self._clock = clock or SystemClock()  # wall time: URL expiry, timestamps
+        self.stats = Stats()
+        self._dice = FaultDice(config)
+        self._seed_rng = random.Random(f"{config.seed}:seed")
+        self._generations: dict[str, Generation] = {}
+        self._cache = RenderCache(config.cache_size, _cache_dir(config))
+        self._pool = ThreadPoolExecutor(config.render_workers, thread_name_prefix="render")
+        self._renders: dict[str, asyncio.Future[bytes | None]] = {}  # in flight, by render key
+        self._rendered: set[str] = set()
+        self._render_failures: dict[str, str] = {}
+        self._store = StateStore(config.state_dir) if config.state_dir else None
+        secret = self._store.signing_key() if self._store else uuid.uuid4().bytes * 2
+        self._signer = UrlSigner(secret)
+        self._scheduler: Scheduler | None = None  # needs the running loop: see on_startup
+        self._wall_offset = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        """Build the aiohttp application serving this sandbox."""
+        app = web.Application(middlewares=[self._errors_mw, self._slow_mw])
+        for endpoint in sorted({m.endpoint for m in catalog().values()}):
+            app.router.add_post(endpoint, self._create)
+            app.router.add_get(endpoint, self._poll)
+        app.router.add_get(FILES_PREFIX + "{name}", self._download)
+        app.router.add_get("/_sandbox/stats", self._get_stats)
+        app.router.add_delete("/_sandbox/stats", self._reset_stats)
+        app.router.add_get("/_sandbox/config", self._get_config)
+        app.router.add_post("/_sandbox/config", self._set_config)
+        app.on_startup.append(self._on_startup)
+        app.on_cleanup.append(self._on_cleanup)
+        return app
+
+    async def _on_startup(self, _app: web.Application) -> None:
+        now = self._now()
+        self._wall_offset = self._clock.wall() - now
+        self._scheduler = Scheduler(self.config.concurrency, self.config.seed, now)
+        if self._store is not None:
+            for gen in self._store.load(self._wall_offset):
+                self._generations[gen.id] = gen
+                self.stats.submission(gen.body_sha256)
+            self._scheduler.occupy([g.ends_at for g in self._generations.values()], now)
+
+    async def _on_cleanup(self, _app: web.Application) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return the stats counters with generations counted by status."""
+        now = self._now()
+        by_status = dict.fromkeys(("queued", "generating", "completed", "error"), 0)
+        for gen in self._generations.values():
+            by_status[self._status(gen, now)] += 1
+        return self.stats.snapshot(by_status)
+
+    def reconfigure(self, changes: Mapping[str, Any]) -> SandboxConfig:
+        """Apply runtime knob changes (raises UsageError for a bad one)."""
+        new = self.config.updated(changes)
+        faults = changes.get("faults", {})
+        self._dice.reconfigure(new, set(faults) if isinstance(faults, Mapping) else set())
+        if self._scheduler is not None:
+            if new.concurrency != self.config.concurrency:
+                self._scheduler.resize(new.concurrency, self._now())
+            if new.seed != self.config.seed:
+                self._scheduler.reseed(new.seed)
+        self.config = new
+        return new
+
+    # -- the API -----------------------------------------------------------------------
+
+    async def _create(self, request: web.Request) -> web.StreamResponse:
+        if not _has_bearer(request):
+            return self._error(request, 401, "Unauthorized: send Authorization: Bearer <key>")
+        refused = self._refuse_submit(request)
+        if refused is not None:
+            return refused
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return self._error(request, 400, "Body validation error: the body is not JSON")
+        if not isinstance(body, dict):
+            return self._error(request, 400, "Body validation error: the body must be an object")
+        problem = _validate(body, request.path)
+        if problem is not None:
+            return self._error(request, 400, problem)
+        model = get_model(body["model"])
+        assert model is not None  # _validate checked it
+        try:
+            images = {f: read_image(f, body[f]) for f in model.image_fields if f in body}
+        except InputError as exc:
+            return self._error(request, 400, f"Body validation error: {exc.field}: {exc}")
+
+        gen = self._new_generation(model, body, images)
+        self._generations[gen.id] = gen
+        if self._store is not None:
+            self._store.append(gen, self._wall_offset)  # before the client can hear of it
+        self.stats.submission(gen.body_sha256)
+        if gen.failure is not None:
+            self.stats.faults_injected["failed_generation"] += 1
+        if self._dice.fires("drop_after_accept"):
+            self.stats.faults_injected["drop_after_accept"] += 1
+            if request.transport is not None:
+                request.transport.abort()  # accepted and billed, but the answer is lost
+        return _json({"id": gen.id, "status": "queued"}, gen.id)
+
+    def _refuse_submit(self, request: web.Request) -> web.Response | None:
+        if self._dice.fires("rate_limit"):
+            self.stats.faults_injected["rate_limit"] += 1
+            headers = {"Retry-After": str(self.config.retry_after)}
+            return self._error(request, 429, "Too Many Requests: slow down", headers)
+        if self._dice.fires("unavailable"):
+            self.stats.faults_injected["unavailable"] += 1
+            return self._error(request, 503, "Service Unavailable: try again later")
+        return None
+
+    def _new_generation(
+        self, model: ModelInfo, body: dict[str, Any], images: dict[str, InputImage]
+    ) -> Generation:
+        config = self.config
+        ratio = body.get("ratio", model.default_ratio)
+        width, height = output_size(model.sizes[ratio], config.scale)
+        seed = body.get("seed")
+        first = images[model.image_fields[0]]
+        last = images.get("last_image_url")
+        job = RenderJob(
+            model=model.name,
+            width=width,
+            height=height,
+            fps=config.fps,
+            duration=body.get("duration", DEFAULT_DURATION),
+            # "random if absent", as documented; drawn from the sandbox's seeded stream
+            seed=seed if seed is not None else self._seed_rng.randrange(2**32),
+            prompt=body.get("prompt", ""),
+            image_sha256=first.sha256,
+            image=first.data,
+            last_image=last.data if last else None,
+            mode=config.render,
+        )
+        assert self._scheduler is not None
+        now = self._now()
+        starts_at, ends_at = self._scheduler.schedule(now, config.latency, config.jitter)
+        return Generation(
+            id=str(uuid.uuid4()),
+            body_sha256=hashlib.sha256(_canonical_json(body)).hexdigest(),
+            job=job,
+            render_key=job.key(),
+            submitted_at=now,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            failure=FAILURE_MESSAGE if self._dice.fires("failed_generation") else None,
+            placeholder=first.data is None and config.render == "full",
+        )
+
+    async def _poll(self, request: web.Request) -> web.StreamResponse:
+        self.stats.polls += 1
+        if not _has_bearer(request):
+            return self._error(request, 401, "Unauthorized: send Authorization: Bearer <key>")
+        if self._dice.fires("poll_error"):
+            self.stats.faults_injected["poll_error"] += 1
+            status = self._dice.choose("poll_error", POLL_ERROR_STATUSES)
+            return self._error(request, status, "Internal server error (sandbox fault)")
+        generation_id = request.query.get("generation_id", "")
+        if not generation_id:
+            msg = "Query validation error: generation_id is required (?generation_id=<id>)"
+            return self._error(request, 400, msg)
+        gen = self._generations.get(generation_id)
+        if gen is None:
+            return self._error(request, 404, f"Generation {generation_id!r} not found")
+
+        phase = gen.phase(self._now())
+        if gen.failure is None and phase is not Phase.QUEUED:
+            pending = self._start_render(gen)  # early, so the clip is ready on time
+            if phase is Phase.DONE and pending is not None:
+                await asyncio.wait([pending], timeout=RENDER_WAIT)
+        state = self._status(gen, self._now())
+        result: dict[str, Any] = {"id": gen.id, "status": state}
+        if state == "completed":
+            result["video"] = [self._signed_url(request, gen)]
+            if gen.placeholder:
+                result["sandbox"] = {"placeholder_image": True, "message": PLACEHOLDER_NOTE}
+        elif state == "error":
+            result["error"] = gen.failure or self._render_failures[gen.render_key]
+        return _json(result, gen.id)
+
+    def _status(self, gen: Generation, now: float) -> str:
+        phase = gen.phase(now)
+        if phase is not Phase.DONE:
+            return str(phase.value)
+        if gen.failure is not None or gen.render_key in self._render_failures:
+            return "error"
+        return "completed" if gen.render_key in self._rendered else "generating"
+
+    def _signed_url(self, request: web.Request, gen: Generation) -> str:
+        ttl = self.config.url_ttl
+        if self._dice.fires("short_url"):
+            self.stats.faults_injected["short_url"] += 1
+            ttl = self.config.short_url_ttl
+        name = f"{gen.id}.mp4"
+        token = self._signer.token(name, self._clock.wall() + ttl)
+        return f"{request.scheme}://{request.host}{FILES_PREFIX}{name}?_jwt={token}"
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        check = self._signer.check(request.query.get("_jwt", ""), name, self._clock.wall())
+        if check is TokenCheck.EXPIRED:
+            msg = "Forbidden: this download link has expired; fetch the generation again"
+            return self._error(request, 403, msg)
+        if check is not TokenCheck.VALID:
+            return self._error(request, 403, "Forbidden: invalid download token")
+        gen = self._generations.get(name.removesuffix(".mp4"))
+        if gen is None or gen.failure is not None:
+            return self._error(request, 404, f"File {name!r} not found")
+        clip = await self._clip(gen)
+        if clip is None:
+            return self._error(request, 404, f"File {name!r} not found: its render failed")
+        return await self._send_clip(request, gen, clip)
+
+    async def _send_clip(
+        self, request: web.Request, gen: Generation, clip: bytes
+    ) -> web.StreamResponse:
+        headers = {"Content-Type": "video/mp4", "Accept-Ranges": "bytes", "x-inference-id": gen.id}
+        start, end, status = 0, len(clip), 200
+        try:
+            wanted = request.http_range
+        except ValueError:
+            return self._error(request, 416, "Range Not Satisfiable: malformed Range header")
+        if wanted.start is not None or wanted.stop is not None:
+            start, stop, _ = wanted.indices(len(clip))
+            if start >= stop:
+                return self._error(request, 416, "Range Not Satisfiable")
+            end, status = stop, 206
+            headers["Content-Range"] = f"bytes {start}-{end - 1}/{len(clip)}"
+        response = web.StreamResponse(status=status, headers=headers)
+        response.content_length = end - start
+        await response.prepare(request)
+        self.stats.downloads += 1
+        if request.method == "HEAD":
+            return response
+        if self._dice.fires("truncated_download"):
+            self.stats.faults_injected["truncated_download"] += 1
+            await response.write(clip[start : start + (end - start) // 2])
+            if request.transport is not None:
+                request.transport.abort()  # Content-Length promised more: the client sees it
+            return response
+        await response.write(clip[start:end])
+        await response.write_eof()
+        return response
+
+    # -- rendering -----------------------------------------------------------------------
+
+    def _start_render(self, gen: Generation) -> asyncio.Future[bytes | None] | None:
+        """Start rendering `gen`'s clip unless it is done or under way; return the future."""
+        key = gen.render_key
+        if key in self._rendered or key in self._render_failures:
+            return None
+        future = self._renders.get(key)
+        if future is None:
+            future = asyncio.ensure_future(self._render(gen.job, key))
+            self._renders[key] = future
+        return future
+
+    async def _render(self, job: RenderJob, key: str) -> bytes | None:
+        """Render (or fetch from the cache) one clip; None when its image is unusable."""
+        try:
+            loop = asyncio.get_running_loop()
+            cached = await loop.run_in_executor(self._pool, self._cache.get, key)
+            if cached is not None:
+                self.stats.render_cache_hits += 1
+                clip = cached
+            else:
+                clip = await loop.run_in_executor(self._pool, render_clip, job)
+                self.stats.renders += 1
+                await loop.run_in_executor(self._pool, self._cache.put, key, clip)
+            self._rendered.add(key)
+            return clip
+        except RenderError as exc:
+            self._render_failures[key] = f"Generation failed: {exc}"
+            return None
+        finally:
+            self._renders.pop(key, None)
+
+    async def _clip(self, gen: Generation) -> bytes | None:
+        """Return the clip's bytes, rendering again if the cache let it go."""
+        clip = self._cache.get(gen.render_key)
+        if clip is not None:
+            return clip
+        pending = self._renders.get(gen.render_key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        return await self._render(gen.job, gen.render_key)
+
+    # -- the sandbox's own routes ----------------------------------------------------------
+
+    async def _get_stats(self, _request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.snapshot())
+
+    async def _reset_stats(self, _request: web.Request) -> web.StreamResponse:
+        self.stats.reset()
+        return web.json_response(self.snapshot())
+
+    async def _get_config(self, _request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.config.to_mapping())
+
+    async def _set_config(self, request: web.Request) -> web.StreamResponse:
+        try:
+            changes = await request.json()
+        except ValueError:
+            return self._error(request, 400, "the config body is not JSON")
+        if not isinstance(changes, dict):
+            return self._error(request, 400, "the config body must be an object of knobs")
+        try:
+            new = self.reconfigure(changes)
+        except UsageError as exc:
+            return self._error(request, 400, str(exc))
+        return web.json_response(new.to_mapping())
+
+    # -- middleware and helpers ----------------------------------------------------------
+
+    @web.middleware
+    async def _errors_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Give aiohttp's own errors (404, 405) the API's body; count refusals."""
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            response = self._error(request, exc.status, exc.reason)
+        if response.status >= 400 and not request.path.startswith("/_sandbox/"):
+            self.stats.rejected[response.status] += 1
+        return response
+
+    @web.middleware
+    async def _slow_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Delay API responses under the slow fault."""
+        if not request.path.startswith("/_sandbox/") and self._dice.fires("slow"):
+            self.stats.faults_injected["slow"] += 1
+            await asyncio.sleep(self.config.slow_seconds)
+        return await handler(request)
+
+    def _error(
+        self,
+        request: web.Request,
+        status: int,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> web.Response:
+        request_id = str(uuid.uuid4())
+        body = {
+            "message": message,
+            "path": request.path,
+            "requestId": request_id,
+            "statusCode": status,
+            "timestamp": _iso(self._clock.wall()),
+        }
+        return _json(body, request_id, status=status, headers=headers)
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+
+def _validate(body: dict[str, Any], path: str) -> str | None:
+    """Check a create body with the model's schema; return the 400 message or None."""
+    name = body.get("model")
+    model = get_model(name) if isinstance(name, str) else None
+    if model is None:
+        known = ", ".join(sorted(catalog()))
+        return f"Body validation error: model: unknown model {name!r}; use one of: {known}"
+    if model.endpoint != path:
+        return f"Body validation error: model: {name} is served at {model.endpoint}"
+    errors = sorted(
+        validator_for(model.schema_file).iter_errors(body), key=lambda e: list(e.absolute_path)
+    )
+    if not errors:
+        return None
+    return "Body validation error: " + "; ".join(_describe(e) for e in errors[:3])
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    where = ".".join(str(p) for p in error.absolute_path) or "body"
+    message = error.message
+    if len(message) > 200:  # messages quote the value: never echo a 5 MB data URI
+        message = message[:200] + "…"
+    return f"{where}: {message}"
+
+
+def _has_bearer(request: web.Request) -> bool:
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and bool(key.strip())
+
+
+def _json(
+    data: Mapping[str, Any],
+    inference_id: str,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    all_headers = {"x-inference-id": inference_id, **(headers or {})}
+    return web.json_response(dict(data), status=status, headers=all_headers)
+
+
+def _iso(epoch: float) -> str:
+    """Format a time like the API's error bodies: 2025-01-31T12:00:00.000Z."""
+    moment = datetime.fromtimestamp(epoch, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _canonical_json(value: Any) -> bytes:
+    """Serialize like runner.identity: sorted keys, no whitespace, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _cache_dir(config: SandboxConfig) -> Path | None:
+    if config.cache_dir is not None:
+        return config.cache_dir
+    return config.state_dir / "renders" if config.state_dir is not None else None
