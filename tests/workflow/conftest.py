@@ -131,3 +131,17 @@ def record_failed(manifest: Manifest, request: Request, reason: str) -> None:
     manifest.record_submitting(request)
     manifest.record_submitted(request.id, f"gen-{request.id}")
     manifest.record_failed(request.id, reason, stage="generate", retryable=False)
+
+
+def sandbox_gallery_folder(tmp_path: Path) -> Path:
+    """Return an output folder with 4 finished videos (seed × ratio) and 1 failure."""
+    folder = tmp_path / "outputs" / "sweep"
+    with Manifest.open(folder) as manifest:
+        for seed in (1, 2):
+            for ratio, size in (("16:9", (160, 90)), ("9:16", (90, 160))):
+                request = make_request("sweep", {"seed": seed, "ratio": ratio})
+                record_done(manifest, request, folder, width=size[0], height=size[1],
+                            hue=seed * 70)
+        record_failed(manifest, make_request("sweep", {"seed": 3, "ratio": "16:9"}),
+                      "the provider refused the prompt")
+    return folder
