@@ -28,6 +28,7 @@ from urllib.parse import quote
 from runner.durable import storage_error, write_atomic
 from runner.manifest import RequestState, read_state
 from runner.poster import ensure_poster, poster_path
+from runner.repro_names import repro_number
 
 GALLERY_FILE = "index.html"
 K = TypeVar("K", bound=Hashable)
@@ -182,18 +183,6 @@ def _reproductions(
         if number is not None:
             found.append((number, (PurePosixPath(output).parent / name).as_posix()))
     return tuple(path for _, path in sorted(found))
-
-
-def repro_number(original: str, candidate: str) -> int | None:
-    """Return N when `candidate` is named `<stem>.repro-N<suffix>` after `original`."""
-    stem, dot, suffix = original.rpartition(".")
-    if not dot:
-        stem, suffix = original, ""
-    prefix, ending = f"{stem}.repro-", f".{suffix}" if suffix else ""
-    if not (candidate.startswith(prefix) and candidate.endswith(ending)):
-        return None
-    number = candidate[len(prefix) : len(candidate) - len(ending)]
-    return int(number) if number.isdigit() else None
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -1,0 +1,27 @@
+"""Where reproductions live: `seed-1.mp4` → `seed-1.repro-1.mp4`, `seed-1.repro-2.mp4` …
+
+A reproduction is written beside its original, never over it; these names are how the
+gallery, `runner reproduce` and `runner prune` find the reproductions of a video.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+REPRO_INFIX = ".repro-"
+
+
+def repro_output(original: str, number: int) -> str:
+    """Return the POSIX path of reproduction `number` of the video at `original`."""
+    path = PurePosixPath(original)
+    return str(path.with_name(f"{path.stem}{REPRO_INFIX}{number}{path.suffix}"))
+
+
+def repro_number(original_name: str, candidate_name: str) -> int | None:
+    """Return N when file `candidate_name` is reproduction N of file `original_name`."""
+    original = PurePosixPath(original_name)
+    prefix = f"{original.stem}{REPRO_INFIX}"
+    if not (candidate_name.startswith(prefix) and candidate_name.endswith(original.suffix)):
+        return None
+    number = candidate_name[len(prefix) : len(candidate_name) - len(original.suffix)]
+    return int(number) if number.isdigit() and number[0] != "0" else None
