@@ -1,0 +1,502 @@
+"""`runner run`: decide what each request needs, then submit, poll and download.
+
+A run opens (and locks) every spec's manifest, folds it, verifies finished videos and
+decides one action per selected request:
+
+    new, or --force / --retry-failed / --resubmit-unknown   → submit, then collect
+    pending (a generation id is recorded)                   → collect: poll, never resubmit
+    done, file verified                                     → nothing (no API call)
+    done, file missing or changed                           → collect: poll for a fresh URL
+    failed at download/probe, --retry-failed                → collect the paid generation again
+    failed, unknown (without the flags above)               → reported, nothing sent
+
+`--concurrency` workers take those actions in order (resumed generations first); it
+bounds how many generations this run has in flight at once (a paid API's concurrency
+tier: Runway's start at 1–20 per model), and the HTTP pool is sized above it. A failed
+request never stops the others; 401/403 stops the whole run at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+
+from runner.api import ApiClient, download_client
+from runner.clock import Clock, SystemClock
+from runner.durable import remove_partials
+from runner.errors import UsageError
+from runner.lifecycle import Outcome, Result, Shared, SpecRun, collect, submit
+from runner.manifest import Manifest, RequestState, parse_ts, verify
+from runner.polling import PollScheduler, PollSettings
+from runner.progress import Reporter, SilentReporter, Tally
+from runner.providers import api_key, get_provider
+from runner.request import LocalImage, Request
+from runner.retry import RetryPolicy
+from runner.sidecar import sidecar_for, sidecar_path, write_sidecar
+
+DEFAULT_CONCURRENCY = 4  # generations in flight; a modest tier for a paid API
+REAL_POLL = PollSettings(floor=5.0, ceiling=60.0)  # Runway asks for >= 5 s between polls
+SANDBOX_POLL = PollSettings(floor=0.2, ceiling=5.0)  # the emulator answers in seconds
+
+
+class LoadedSpecLike(Protocol):
+    """What the engine needs from a loaded spec (runner.spec.LoadedSpec)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def display(self) -> str: ...
+
+    @property
+    def requests(self) -> Sequence[Request]: ...
+
+    @property
+    def images(self) -> Mapping[str, LocalImage]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """Everything `runner run` can be told."""
+
+    output_dir: Path = Path("outputs")
+    base_url: str | None = None  # point every provider at this server
+    concurrency: int = DEFAULT_CONCURRENCY
+    force: bool = False  # regenerate the selection (pending generations are still polled)
+    retry_failed: bool = False
+    resubmit_unknown: bool = False  # the user accepts possibly paying twice
+    poll: PollSettings | None = None  # None: REAL_POLL, or SANDBOX_POLL for the sandbox
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    download_attempts: int = 3
+    url_refreshes: int = 3
+    seed: int | None = None  # seeds jitter, for reproducible tests
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            msg = f"--concurrency must be at least 1, got {self.concurrency}"
+            raise UsageError(msg)
+
+
+@dataclass(frozen=True, slots=True)
+class Transports:
+    """Test seams: httpx transports for the API and for downloads."""
+
+    api: httpx.AsyncBaseTransport | None = None
+    download: httpx.AsyncBaseTransport | None = None
+
+
+class Action:
+    """What a run does with one request (plain strings, for messages and tests)."""
+
+    SUBMIT = "submit"  # POST, then collect
+    COLLECT = "collect"  # poll the recorded generation, then download
+    SKIP = "skip"  # done and verified: nothing to do
+    REPORT = "report"  # failed / unknown without a flag: reported, nothing sent
+
+
+@dataclass(frozen=True, slots=True)
+class RequestReport:
+    """One request's end state in this run, for the summary."""
+
+    id: str
+    spec: str
+    output: str
+    outcome: str  # done | already_done | failed | unknown | timed_out | not_run
+    reason: str | None = None
+    video_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """What a run did."""
+
+    reports: tuple[RequestReport, ...]
+    folders: tuple[Path, ...]
+    wall_seconds: float
+    notes: tuple[str, ...] = ()
+
+    def count(self, outcome: str) -> int:
+        """Return how many requests ended with `outcome`."""
+        return sum(1 for r in self.reports if r.outcome == outcome)
+
+    @property
+    def video_seconds(self) -> float:
+        """Seconds of video generated in this run."""
+        return sum(r.video_seconds for r in self.reports if r.outcome == "done")
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every selected request has its video, else 1."""
+        ok = {"done", "already_done"}
+        return 0 if all(r.outcome in ok for r in self.reports) else 1
+
+
+def decide(
+    state: RequestState | None, refetch: bool, options: RunOptions
+) -> tuple[str, str | None]:
+    """Return the action for one request and, for REPORT, why nothing is sent."""
+    if state is None:
+        return Action.SUBMIT, None
+    if state.status == "pending":
+        return Action.COLLECT, None
+    if state.status == "done":
+        if options.force:
+            return Action.SUBMIT, None
+        return (Action.COLLECT, None) if refetch else (Action.SKIP, None)
+    if state.status == "failed":
+        if options.retry_failed and state.stage in ("download", "probe") and state.generation_id:
+            return Action.COLLECT, None  # the generation was paid for: fetch it again
+        if options.retry_failed or options.force:
+            return Action.SUBMIT, None
+        return Action.REPORT, f"failed earlier: {state.reason} (use --retry-failed to retry)"
+    # unknown
+    if options.resubmit_unknown or options.force:
+        return Action.SUBMIT, None
+    why = (
+        f"outcome unknown: {state.reason} — check the provider's dashboard; "
+        "--resubmit-unknown submits it again (it may be billed twice)"
+    )
+    return Action.REPORT, why
+
+
+@dataclass
+class _Work:
+    spec: SpecRun
+    request: Request
+    action: str
+
+
+@dataclass
+class _Counter:
+    """The live tally, pushed to the reporter on every change."""
+
+    reporter: Reporter
+    tally: Tally = field(default_factory=Tally)
+
+    def change(self, **delta: int) -> None:
+        values = {name: getattr(self.tally, name) + d for name, d in delta.items()}
+        self.tally = replace(self.tally, **values)
+        self.reporter.update(self.tally)
+
+
+def _prepare(spec_run: SpecRun, requests: Sequence[Request], options: RunOptions) -> list[_Work]:
+    """Fold, verify and repair one spec's folder; return the work its requests need."""
+    manifest = spec_run.manifest
+    remove_partials(spec_run.folder)
+    selected = {r.id for r in requests}
+    states = {rid: s for rid, s in manifest.state.items() if rid in selected}
+    checked = verify(states, spec_run.folder)
+    refetch = set(checked.refetch)
+    with manifest.group():
+        for rid, mtime_ns in checked.touched.items():
+            manifest.record_verified(rid, mtime_ns)
+    work: list[_Work] = []
+    for request in requests:
+        state = manifest.state.get(request.id)
+        action, _ = decide(state, request.id in refetch, options)
+        if action == Action.SKIP and state is not None and state.output is not None:
+            video = spec_run.folder / state.output
+            if not sidecar_path(video).exists():  # lost between its record and its write
+                write_sidecar(video, sidecar_for(state))
+        if state is not None and action == Action.COLLECT and state.status != "pending":
+            manifest.record_reset(request.id, "file missing or changed, or --retry-failed")
+        if state is not None and action == Action.SUBMIT:
+            why = "--force" if state.status == "done" or options.force else "user asked to retry"
+            manifest.record_forgotten(request.id, why)
+        work.append(_Work(spec_run, request, action))
+    return work
+
+
+async def execute(
+    specs: Sequence[tuple[LoadedSpecLike, Sequence[Request]]],
+    options: RunOptions,
+    *,
+    clock: Clock | None = None,
+    reporter: Reporter | None = None,
+    environ: Mapping[str, str] | None = None,
+    transports: Transports = Transports(),
+    sandbox_url: str | None = None,
+) -> RunSummary:
+    """Run the selected requests of each spec to the end; return what happened.
+
+    `sandbox_url` is where the embedded sandbox listens when a request's provider is
+    `sandbox` and no `--base-url` was given (the caller starts it).
+    """
+    clock = clock or SystemClock()
+    reporter = _Noting(reporter or SilentReporter())
+    started = clock.monotonic()
+    rng = random.Random(options.seed)
+    endpoints = _endpoints(specs, options, sandbox_url, environ)
+    runs: list[tuple[SpecRun, Sequence[Request]]] = []
+    try:
+        for spec, requests in specs:
+            folder = options.output_dir / spec.name
+            manifest = Manifest.open(folder, clock=clock)
+            runs.append((SpecRun(spec.name, spec.display, folder, manifest, spec.images), requests))
+        work = [w for spec_run, requests in runs for w in _prepare(spec_run, requests, options)]
+        reports = await _run_work(work, endpoints, options, clock, reporter, rng, transports)
+        for spec_run, _ in runs:
+            await asyncio.to_thread(write_gallery, spec_run.folder)
+    finally:
+        for spec_run, _ in runs:
+            spec_run.manifest.close()
+    folders = tuple(spec_run.folder for spec_run, _ in runs)
+    return RunSummary(tuple(reports), folders, clock.monotonic() - started, tuple(reporter.notes))
+
+
+def write_gallery(folder: Path) -> Path:
+    """The end-of-run hook: rebuild the spec's HTML gallery from its manifest."""
+    from runner.gallery import gallery_for
+
+    return gallery_for(folder)
+
+
+class _Noting:
+    """A reporter wrapper that also keeps every note for the summary."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self._inner = inner
+        self.notes: list[str] = []
+
+    def start(self, tally: Tally) -> None:
+        self._inner.start(tally)
+
+    def update(self, tally: Tally) -> None:
+        self._inner.update(tally)
+
+    def note(self, line: str) -> None:
+        self.notes.append(line)
+        self._inner.note(line)
+
+    def stop(self) -> None:
+        self._inner.stop()
+
+
+def _endpoints(
+    specs: Sequence[tuple[LoadedSpecLike, Sequence[Request]]],
+    options: RunOptions,
+    sandbox_url: str | None,
+    environ: Mapping[str, str] | None,
+) -> dict[str, tuple[str, str, str | None]]:
+    """Resolve base URL and key of every provider the selection uses (before any I/O)."""
+    out: dict[str, tuple[str, str, str | None]] = {}
+    for _, requests in specs:
+        for request in requests:
+            if request.provider in out:
+                continue
+            provider = get_provider(request.provider)
+            key = api_key(provider, dict(environ) if environ is not None else None)
+            base = options.base_url or provider.base_url or sandbox_url
+            if base is None:
+                msg = "the sandbox provider needs --sandbox or --base-url pointing at a sandbox"
+                raise UsageError(msg)
+            out[request.provider] = (base, key, provider.key_env)
+    return out
+
+
+async def _run_work(
+    work: list[_Work],
+    endpoints: Mapping[str, tuple[str, str, str | None]],
+    options: RunOptions,
+    clock: Clock,
+    reporter: Reporter,
+    rng: random.Random,
+    transports: Transports,
+) -> list[RequestReport]:
+    """Take every action with `options.concurrency` workers; return one report each."""
+    reports: dict[int, RequestReport] = {}
+    counter = _Counter(reporter)
+    queue: list[int] = []
+    initial = Tally(total=len(work))
+    for index, item in enumerate(work):
+        if item.action == Action.SKIP:
+            reports[index] = _report(item, "already_done")
+            initial = replace(initial, done=initial.done + 1)
+        elif item.action == Action.REPORT:
+            state = item.spec.manifest.state[item.request.id]
+            _, why = decide(state, False, options)
+            outcome = "failed" if state.status == "failed" else "unknown"
+            reports[index] = _report(item, outcome, why)
+            initial = replace(initial, **{outcome: getattr(initial, outcome) + 1})
+        else:
+            queue.append(index)
+    # Resumed generations first: they are already paid for and in flight.
+    queue.sort(key=lambda i: work[i].action != Action.COLLECT)
+    counter.tally = initial
+    reporter.start(initial)
+    try:
+        if queue:
+            await _run_queue(
+                work, queue, reports, counter, endpoints, options, clock, reporter, rng, transports
+            )
+    finally:
+        reporter.stop()
+    return [reports[i] for i in range(len(work)) if i in reports]
+
+
+async def _run_queue(
+    work: list[_Work],
+    queue: list[int],
+    reports: dict[int, RequestReport],
+    counter: _Counter,
+    endpoints: Mapping[str, tuple[str, str, str | None]],
+    options: RunOptions,
+    clock: Clock,
+    reporter: Reporter,
+    rng: random.Random,
+    transports: Transports,
+) -> None:
+    """Run the queued actions; 401/403 (AuthError) cancels everything at once."""
+    uses_sandbox = any(base for base, _, env in endpoints.values() if env is None)
+    poll = options.poll or (SANDBOX_POLL if uses_sandbox else REAL_POLL)
+    keepalive = max(120.0, poll.ceiling * 2)
+    clients = {
+        name: ApiClient(
+            name,
+            base,
+            key,
+            clock,
+            key_env=env,
+            max_in_flight=options.concurrency,
+            keepalive=keepalive,
+            transport=transports.api,
+        )
+        for name, (base, key, env) in endpoints.items()
+    }
+    downloads = download_client(max_in_flight=options.concurrency, transport=transports.download)
+    shared = Shared(
+        clients=clients,
+        downloads=downloads,
+        scheduler=PollScheduler(poll, rng),
+        poll=poll,
+        policy=options.retry,
+        clock=clock,
+        rng=rng,
+        notify=reporter.note,
+        download_attempts=options.download_attempts,
+        url_refreshes=options.url_refreshes,
+    )
+    pending = iter(queue)
+
+    async def worker() -> None:
+        for index in pending:  # a shared iterator: each index is taken by one worker
+            item = work[index]
+            counter.change(running=1)
+            result = await _take(shared, item)
+            field_name = {
+                Outcome.DONE: "done",
+                Outcome.FAILED: "failed",
+                Outcome.UNKNOWN: "unknown",
+            }.get(result.outcome, "skipped")
+            counter.change(running=-1, **{field_name: 1})
+            reports[index] = _report(item, result.outcome.value, result.reason, result)
+            if result.outcome in (Outcome.UNKNOWN, Outcome.TIMED_OUT):
+                reporter.note(f"{item.spec.display}: {item.request.output}: {result.reason}")
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(options.concurrency, len(queue))):
+                group.create_task(worker())
+    except BaseExceptionGroup as group_error:
+        # Re-raise the first real cause (AuthError, StorageError, a bug) as itself, so the
+        # CLI's one error boundary sees what happened rather than a group.
+        first = group_error.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients.values()), downloads.aclose())
+
+
+async def _take(shared: Shared, item: _Work) -> Result:
+    """Take one action: submit then collect, or collect a recorded generation."""
+    request = item.request
+    manifest = item.spec.manifest
+    if item.action == Action.SUBMIT:
+        submitted = await submit(shared, item.spec, request)
+        if isinstance(submitted, Result):
+            return submitted
+        return await collect(
+            shared, item.spec, request, submitted, shared.clock.wall(), learn=True
+        )
+    state = manifest.state[request.id]
+    if state.generation_id is None:  # pragma: no cover - decide() only collects with an id
+        msg = f"request {request.id} has no generation id to collect"
+        raise AssertionError(msg)
+    submitted_at = (
+        parse_ts(state.submitted_at).timestamp() if state.submitted_at else shared.clock.wall()
+    )
+    return await collect(
+        shared, item.spec, request, state.generation_id, submitted_at, learn=False, poll_now=True
+    )
+
+
+def _report(
+    item: _Work, outcome: str, reason: str | None = None, result: Result | None = None
+) -> RequestReport:
+    return RequestReport(
+        id=item.request.id,
+        spec=item.spec.display,
+        output=item.request.output,
+        outcome=outcome,
+        reason=reason,
+        video_seconds=result.video_seconds if result is not None else 0.0,
+    )
+
+
+def run(
+    paths: Sequence[Path],
+    options: RunOptions,
+    *,
+    sandbox: bool = False,
+    only: Sequence[str] = (),
+    clock: Clock | None = None,
+    reporter: Reporter | None = None,
+    environ: Mapping[str, str] | None = None,
+    transports: Transports = Transports(),
+) -> RunSummary:
+    """Load the specs at `paths`, select requests and run them (`runner run`).
+
+    `sandbox` swaps every provider for the embedded emulator; without `--base-url` it is
+    started in this process (fast defaults) and spoken to over real loopback HTTP.
+    """
+    from runner.planning import select
+    from runner.spec import load_specs
+
+    specs = load_specs(list(paths), provider_override="sandbox" if sandbox else None)
+    chosen = [(spec, list(select(spec.requests, list(only)))) for spec in specs]
+    needs_sandbox = options.base_url is None and any(
+        get_provider(r.provider).base_url is None for _, requests in chosen for r in requests
+    )
+    if not needs_sandbox:
+        return asyncio.run(
+            execute(
+                chosen,
+                options,
+                clock=clock,
+                reporter=reporter,
+                environ=environ,
+                transports=transports,
+            )
+        )
+    from runner.sandbox import SandboxConfig, start_in_thread
+
+    # Fast defaults: a generation takes about a second, so a demo run feels like one.
+    with start_in_thread(SandboxConfig(latency=1.0, jitter=0.2)) as running:
+        return asyncio.run(
+            execute(
+                chosen,
+                options,
+                clock=clock,
+                reporter=reporter,
+                environ=environ,
+                transports=transports,
+                sandbox_url=running.base_url,
+            )
+        )
