@@ -171,7 +171,7 @@ def file_server() -> Iterator[FileServer]:
     server.daemon_threads = True
     state = FileServer(port=server.server_address[1])
     handler.server_state = state
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield state

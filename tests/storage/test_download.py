@@ -1,0 +1,264 @@
+"""Downloads against a real HTTP server on loopback: sizes, expiry, URLs, memory, crashes."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import signal
+import time
+import tracemalloc
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runner.download import (
+    DownloadError,
+    ExpiredUrl,
+    TruncatedDownload,
+    UnsafeUrl,
+    check_url,
+    download,
+)
+from runner.download import DownloadResult as Result
+from runner.durable import remove_partials
+from runner.probe import NotAVideo, probe
+
+from .conftest import FileServer, run_python
+
+
+def fetch(url: str, dest: Path, **kwargs: object) -> Result:
+    """Run one download with a fresh client, allowing loopback http like the sandbox does."""
+
+    async def go() -> Result:
+        async with httpx.AsyncClient(timeout=10) as client:
+            return await download(client, url, dest, allow_loopback_http=True, **kwargs)  # type: ignore[arg-type]
+
+    return asyncio.run(go())
+
+
+def test_download_writes_the_exact_bytes_and_reports_size_and_sha(
+    tmp_path: Path, file_server: FileServer, video_bytes: bytes
+) -> None:
+    """A good download lands at dest with the served bytes, their size and sha256."""
+    file_server.files["/v.mp4"] = video_bytes
+    dest = tmp_path / "out" / "16x9" / "seed-1.mp4"
+    result = fetch(file_server.url("/v.mp4"), dest, expected_size=len(video_bytes))
+    assert dest.read_bytes() == video_bytes
+    assert result.size == len(video_bytes)
+    assert result.sha256 == hashlib.sha256(video_bytes).hexdigest()
+    assert result.seconds >= 0
+    assert list(dest.parent.iterdir()) == [dest]  # no .part left behind
+    assert probe(dest).codec == "h264"
+
+
+def test_truncated_body_raises_and_leaves_no_file(
+    tmp_path: Path, file_server: FileServer, video_bytes: bytes
+) -> None:
+    """A body cut short of its Content-Length is TruncatedDownload; nothing is left at dest."""
+    file_server.files["v"] = video_bytes
+    dest = tmp_path / "seed-1.mp4"
+    with pytest.raises(TruncatedDownload, match="ended early") as info:
+        fetch(file_server.url("/truncated?file=v"), dest)
+    assert info.value.retryable
+    assert not dest.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fewer_bytes_than_expected_is_truncated(
+    tmp_path: Path, file_server: FileServer, video_bytes: bytes
+) -> None:
+    """A complete response smaller than the expected size is a truncated download."""
+    file_server.files["/v.mp4"] = video_bytes
+    with pytest.raises(TruncatedDownload, match=f"{len(video_bytes)} of {len(video_bytes) + 1}"):
+        fetch(file_server.url("/v.mp4"), tmp_path / "a.mp4", expected_size=len(video_bytes) + 1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_more_bytes_than_expected_is_a_size_error(
+    tmp_path: Path, file_server: FileServer, video_bytes: bytes
+) -> None:
+    """A response larger than the expected size is refused, not stored."""
+    file_server.files["/v.mp4"] = video_bytes
+    with pytest.raises(DownloadError, match="expected 10") as info:
+        fetch(file_server.url("/v.mp4"), tmp_path / "a.mp4", expected_size=10)
+    assert not isinstance(info.value, TruncatedDownload)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("code", [403, 404, 410])
+def test_refused_or_gone_url_is_expired(tmp_path: Path, file_server: FileServer, code: int) -> None:
+    """403/404/410 mean the signed URL expired: ExpiredUrl, so the engine polls for a new one."""
+    with pytest.raises(ExpiredUrl, match=f"HTTP {code}"):
+        fetch(file_server.url(f"/status/{code}?_jwt=secret-token"), tmp_path / "a.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_error_messages_never_show_the_signed_token(
+    tmp_path: Path, file_server: FileServer
+) -> None:
+    """The query string (where signed tokens live) is dropped from every message."""
+    with pytest.raises(ExpiredUrl) as info:
+        fetch(file_server.url("/status/410?_jwt=secret-token"), tmp_path / "a.mp4")
+    assert "secret-token" not in str(info.value)
+    assert "/status/410" in str(info.value)
+
+
+@pytest.mark.parametrize(("code", "retryable"), [(500, True), (503, True), (400, False)])
+def test_other_statuses_are_download_errors(
+    tmp_path: Path, file_server: FileServer, code: int, retryable: bool
+) -> None:
+    """5xx are retryable download errors, other 4xx are not; neither is an expiry."""
+    with pytest.raises(DownloadError) as info:
+        fetch(file_server.url(f"/status/{code}"), tmp_path / "a.mp4")
+    assert not isinstance(info.value, ExpiredUrl)
+    assert info.value.retryable is retryable
+
+
+def test_redirects_are_followed_on_loopback(
+    tmp_path: Path, file_server: FileServer, video_bytes: bytes
+) -> None:
+    """A redirect to an allowed URL is followed to the video."""
+    file_server.files["/v.mp4"] = video_bytes
+    url = file_server.url("/redirect?to=" + file_server.url("/v.mp4"))
+    fetch(url, tmp_path / "a.mp4")
+    assert (tmp_path / "a.mp4").read_bytes() == video_bytes
+    assert file_server.hits == ["/redirect", "/v.mp4"]
+
+
+def test_redirect_to_plain_http_elsewhere_is_refused(
+    tmp_path: Path, file_server: FileServer
+) -> None:
+    """A redirect off loopback to plain http is refused before any connection is made."""
+    url = file_server.url("/redirect?to=http://example.com/v.mp4")
+    with pytest.raises(UnsafeUrl, match="must be https"):
+        fetch(url, tmp_path / "a.mp4")
+    assert file_server.hits == ["/redirect"]
+
+
+@pytest.mark.parametrize(
+    ("url", "allow", "ok"),
+    [
+        ("https://cdn.example.com/v.mp4?_jwt=x", False, True),
+        ("http://cdn.example.com/v.mp4", True, False),
+        ("http://127.0.0.1:8080/v.mp4", False, False),
+        ("http://127.0.0.1:8080/v.mp4", True, True),
+        ("http://localhost/v.mp4", True, True),
+        ("http://[::1]:9/v.mp4", True, True),
+        ("http://127.9.9.9/v.mp4", True, True),
+        ("ftp://127.0.0.1/v.mp4", True, False),
+        ("file:///etc/passwd", True, False),
+        ("data:video/mp4;base64,AAAA", True, False),
+    ],
+)
+def test_url_rules(url: str, allow: bool, ok: bool) -> None:
+    """Only https, or http to a loopback host when allowed, may be fetched."""
+    if ok:
+        check_url(url, allow_loopback_http=allow)
+    else:
+        with pytest.raises(UnsafeUrl):
+            check_url(url, allow_loopback_http=allow)
+
+
+def test_loopback_http_is_refused_unless_the_engine_allows_it(
+    tmp_path: Path, file_server: FileServer, video_bytes: bytes
+) -> None:
+    """Without the flag, even loopback http is refused (no request reaches the server)."""
+    file_server.files["/v.mp4"] = video_bytes
+
+    async def go() -> None:
+        async with httpx.AsyncClient() as client:
+            await download(client, file_server.url("/v.mp4"), tmp_path / "a.mp4")
+
+    with pytest.raises(UnsafeUrl):
+        asyncio.run(go())
+    assert file_server.hits == []
+
+
+def test_a_non_video_downloads_but_fails_the_probe(tmp_path: Path, file_server: FileServer) -> None:
+    """An HTML page served as the video is stored intact but probe says NotAVideo."""
+    file_server.files["/v.mp4"] = b"<html><body>Access denied</body></html>"
+    dest = tmp_path / "a.mp4"
+    fetch(file_server.url("/v.mp4"), dest)
+    with pytest.raises(NotAVideo, match="not a video"):
+        probe(dest)
+
+
+def test_memory_stays_flat_for_a_large_file(tmp_path: Path, file_server: FileServer) -> None:
+    """A 64 MiB download peaks at a few chunks of Python memory, not the file's size."""
+    size = 64 << 20
+    dest = tmp_path / "big.mp4"
+    tracemalloc.start()
+    try:
+        result = fetch(file_server.url(f"/big?size={size}"), dest, expected_size=size)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.size == size == dest.stat().st_size
+    block = bytes(range(256)) * 4096
+    assert result.sha256 == hashlib.sha256(block * 64).hexdigest()
+    assert peak < 8 << 20, f"peak Python memory {peak / 2**20:.1f} MiB"
+
+
+DOWNLOADER = """
+import asyncio, sys
+from pathlib import Path
+import httpx
+from runner.download import download
+
+async def main():
+    async with httpx.AsyncClient() as client:
+        print("started", flush=True)
+        await download(client, sys.argv[1], Path(sys.argv[2]), allow_loopback_http=True)
+    print("finished", flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_download_killed_mid_stream_leaves_only_a_part_file_that_is_cleaned(
+    tmp_path: Path, file_server: FileServer
+) -> None:
+    """kill -9 during a download never leaves a file at dest; its .part is removed on start."""
+    dest = tmp_path / "16x9" / "seed-1.mp4"
+    url = file_server.url(f"/big?size={32 << 20}&delay=0.02")  # ~0.7 s to stream
+    proc = run_python(DOWNLOADER, url, str(dest))
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "started"
+    parts: list[Path] = []
+    deadline = time.monotonic() + 20
+    while not (parts and parts[0].stat().st_size > 0):  # a real process: watch its bytes land
+        assert proc.poll() is None and time.monotonic() < deadline, "download never started"
+        time.sleep(0.005)
+        parts = list(dest.parent.glob("*.part")) if dest.parent.exists() else []
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    assert not dest.exists()
+    assert parts and parts[0].name.startswith("seed-1.mp4.") and parts[0].exists()
+    assert remove_partials(tmp_path) == parts
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_each_attempt_uses_its_own_part_file(
+    tmp_path: Path, file_server: FileServer, video_bytes: bytes
+) -> None:
+    """Two concurrent downloads to the same dest never share a .part; the result is whole."""
+    file_server.files["/v.mp4"] = video_bytes
+    dest = tmp_path / "a.mp4"
+
+    async def go() -> list[Result]:
+        async with httpx.AsyncClient() as client:
+            return list(
+                await asyncio.gather(
+                    *(
+                        download(client, file_server.url("/v.mp4"), dest, allow_loopback_http=True)
+                        for _ in range(4)
+                    )
+                )
+            )
+
+    results = asyncio.run(go())
+    assert {r.sha256 for r in results} == {hashlib.sha256(video_bytes).hexdigest()}
+    assert dest.read_bytes() == video_bytes
+    assert list(tmp_path.iterdir()) == [dest]
