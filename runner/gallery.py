@@ -28,7 +28,7 @@ from urllib.parse import quote
 from runner.durable import storage_error, write_atomic
 from runner.manifest import RequestState, read_state
 from runner.poster import ensure_poster, poster_path
-from runner.repro_names import repro_number
+from runner.repro_names import REPRO_DIR, repro_number
 
 GALLERY_FILE = "index.html"
 K = TypeVar("K", bound=Hashable)
@@ -118,6 +118,9 @@ def write_gallery(folder: Path, items: Sequence[GalleryItem]) -> Path:
 
 def gallery_for(folder: Path) -> Path:
     """Rebuild `folder/index.html` from the manifest, making any missing posters."""
+    if folder.name == REPRO_DIR:
+        # A reproduction's videos sit beside their originals: refresh the spec's gallery.
+        folder = folder.parent
     return write_gallery(folder, items_for(folder))
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 REPRO_INFIX = ".repro-"
+# The reproductions' own manifest folder inside outputs/<name>/ (see runner.reproduce).
+REPRO_DIR = ".reproductions"
 
 
 def repro_output(original: str, number: int) -> str:
