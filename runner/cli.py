@@ -125,6 +125,94 @@ def sandbox_serve(host: str, port: int, allow_remote: bool, latency: float, jitt
             click.echo("sandbox stopped", err=True)
 
 
+@cli.command()
+@PATHS
+@click.option("--sandbox", is_flag=True,
+              help="Use the embedded emulator instead of the spec's provider (no key, no network).")
+@click.option("--base-url", metavar="URL",
+              help="Send API calls here, e.g. a running `runner sandbox serve` or a proxy.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Generations in flight at once; each is paid, so stay within your plan's tier.")
+@click.option("--only", multiple=True, metavar="KEY=VALUE",
+              help="Run only requests whose matrix/variable KEY equals VALUE. Repeatable.")
+@click.option("--force", is_flag=True, help="Regenerate the selection even if done (paid again).")
+@click.option("--retry-failed", is_flag=True, help="Retry requests that failed in earlier runs.")
+@click.option("--resubmit-unknown", is_flag=True,
+              help="Resubmit requests whose earlier submission has an unknown outcome "
+                   "(they may be billed twice).")
+@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("outputs"), show_default=True, help="Root of the output tree.")
+@click.option("--poll-min", type=click.FloatRange(min=0.01), metavar="SECONDS",
+              help="Shortest wait between two polls of one generation [5; 0.2 on the sandbox].")
+@click.option("--poll-max", type=click.FloatRange(min=0.01), metavar="SECONDS",
+              help="Longest wait between two polls of one generation [60; 5 on the sandbox].")
+@click.option("--timeout", type=click.FloatRange(min=1), default=1800.0, show_default=True,
+              metavar="SECONDS",
+              help="Stop waiting for a generation after this long; it stays pending and the "
+                   "next run polls it again (never resubmits it).")
+@click.option("--report", "reports", multiple=True, metavar="FILE",
+              type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write a report: JSON, or JUnit XML when FILE ends in .xml. Repeatable.")
+def run(paths: tuple[Path, ...], sandbox: bool, base_url: str | None, concurrency: int,
+        only: tuple[str, ...], force: bool, retry_failed: bool, resubmit_unknown: bool,
+        output_dir: Path, poll_min: float | None, poll_max: float | None, timeout: float,
+        reports: tuple[Path, ...]) -> None:
+    """Run specs: submit new requests, poll, download; resume whatever was left.
+
+    A second run of a finished spec makes no API call. A submission whose outcome is
+    unknown (the connection dropped after sending) is never resubmitted on its own.
+    Exit 0 when every selected request has its video, 1 when some failed or are
+    unknown, 2 for an invalid spec, flag or missing key.
+    """
+    from runner import engine
+    from runner.clock import SystemClock
+    from runner.progress import make_reporter
+    from runner.summary import summary_lines, write_reports
+
+    with _errors_to_exit():
+        options = engine.RunOptions(
+            output_dir=output_dir,
+            base_url=base_url,
+            concurrency=concurrency,
+            force=force,
+            retry_failed=retry_failed,
+            resubmit_unknown=resubmit_unknown,
+            poll=engine.poll_settings(poll_min, poll_max, timeout, sandbox=sandbox),
+        )
+        reporter = make_reporter(sys.stderr, SystemClock())
+        summary = engine.run(paths, options, sandbox=sandbox, only=only, reporter=reporter)
+        write_reports(summary, reports, output_dir)
+        for line in summary_lines(summary):
+            click.echo(line)
+        sys.exit(summary.exit_code)
+
+
+@cli.command()
+@PATHS
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--sandbox", is_flag=True, help="Show the state of `run --sandbox` runs.")
+@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("outputs"), show_default=True, help="Root of the output tree.")
+def status(paths: tuple[Path, ...], as_json: bool, sandbox: bool, output_dir: Path) -> None:
+    """Show what the manifest says about each request of the specs (no API call)."""
+    import json
+
+    from runner.summary import spec_status
+
+    with _errors_to_exit():
+        result = spec_status(paths, output_dir, sandbox=sandbox)
+        if as_json:
+            click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+            return
+        for row in result["requests"]:
+            where = row["output"] or row["id"]
+            note = " (orphaned: gone from the spec)" if row["orphaned"] else ""
+            reason = f" — {row['reason']}" if row["reason"] and row["status"] != "done" else ""
+            click.echo(f"{row['status']:<8} {row['spec']}: {where}{note}{reason}")
+        counts = ", ".join(f"{n} {status}" for status, n in result["counts"].items())
+        click.echo(f"{len(result['requests'])} requests: {counts}")
+
+
 def main() -> None:
     """Entry point of the `runner` console script."""
     cli()

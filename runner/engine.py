@@ -39,10 +39,24 @@ from runner.providers import api_key, get_provider
 from runner.request import LocalImage, Request
 from runner.retry import RetryPolicy
 from runner.sidecar import sidecar_for, sidecar_path, write_sidecar
+from runner.summary import RequestReport, RunSummary, SpecOutcome
 
 DEFAULT_CONCURRENCY = 4  # generations in flight; a modest tier for a paid API
 REAL_POLL = PollSettings(floor=5.0, ceiling=60.0)  # Runway asks for >= 5 s between polls
 SANDBOX_POLL = PollSettings(floor=0.2, ceiling=5.0)  # the emulator answers in seconds
+
+
+def poll_settings(
+    floor: float | None, ceiling: float | None, timeout: float, *, sandbox: bool
+) -> PollSettings:
+    """Return the poll bounds from the flags, filling gaps with the provider's defaults."""
+    base = SANDBOX_POLL if sandbox else REAL_POLL
+    floor = base.floor if floor is None else floor
+    ceiling = max(base.ceiling, floor) if ceiling is None else ceiling
+    if ceiling < floor:
+        msg = f"--poll-max ({ceiling:g} s) is below --poll-min ({floor:g} s) — raise --poll-max"
+        raise UsageError(msg)
+    return PollSettings(floor=floor, ceiling=ceiling, timeout=timeout)
 
 
 class LoadedSpecLike(Protocol):
@@ -98,43 +112,6 @@ class Action:
     COLLECT = "collect"  # poll the recorded generation, then download
     SKIP = "skip"  # done and verified: nothing to do
     REPORT = "report"  # failed / unknown without a flag: reported, nothing sent
-
-
-@dataclass(frozen=True, slots=True)
-class RequestReport:
-    """One request's end state in this run, for the summary."""
-
-    id: str
-    spec: str
-    output: str
-    outcome: str  # done | already_done | failed | unknown | timed_out | not_run
-    reason: str | None = None
-    video_seconds: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class RunSummary:
-    """What a run did."""
-
-    reports: tuple[RequestReport, ...]
-    folders: tuple[Path, ...]
-    wall_seconds: float
-    notes: tuple[str, ...] = ()
-
-    def count(self, outcome: str) -> int:
-        """Return how many requests ended with `outcome`."""
-        return sum(1 for r in self.reports if r.outcome == outcome)
-
-    @property
-    def video_seconds(self) -> float:
-        """Seconds of video generated in this run."""
-        return sum(r.video_seconds for r in self.reports if r.outcome == "done")
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every selected request has its video, else 1."""
-        ok = {"done", "already_done"}
-        return 0 if all(r.outcome in ok for r in self.reports) else 1
 
 
 def decide(
@@ -231,6 +208,7 @@ async def execute(
     clock = clock or SystemClock()
     reporter = _Noting(reporter or SilentReporter())
     started = clock.monotonic()
+    started_at = clock.wall()
     rng = random.Random(options.seed)
     endpoints = _endpoints(specs, options, sandbox_url, environ)
     runs: list[tuple[SpecRun, Sequence[Request]]] = []
@@ -246,8 +224,12 @@ async def execute(
     finally:
         for spec_run, _ in runs:
             spec_run.manifest.close()
-    folders = tuple(spec_run.folder for spec_run, _ in runs)
-    return RunSummary(tuple(reports), folders, clock.monotonic() - started, tuple(reporter.notes))
+    outcomes = tuple(
+        SpecOutcome(spec_run.display, spec_run.folder, tuple(requests))
+        for spec_run, requests in runs
+    )
+    elapsed = clock.monotonic() - started
+    return RunSummary(tuple(reports), outcomes, started_at, elapsed, tuple(reporter.notes))
 
 
 def write_gallery(folder: Path) -> Path:

@@ -1,0 +1,204 @@
+"""What a run did: one report per request, the closing summary, the CI reports.
+
+`RunSummary` is plain data the engine returns; `summary_lines` renders it for a person
+(the CLI prints them); `write_reports` turns it into `--report` files through
+`runner.report`, from the manifest's state on disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from runner.manifest import RequestState, read_state
+from runner.progress import format_duration
+from runner.report import ReportEntry, RunInfo, entry_from_state, write_report
+from runner.request import Request
+
+OK_OUTCOMES = frozenset({"done", "already_done"})
+
+
+@dataclass(frozen=True, slots=True)
+class RequestReport:
+    """One request's end state in this run."""
+
+    id: str
+    spec: str
+    output: str
+    outcome: str  # done | already_done | failed | unknown | timed_out | not_run
+    reason: str | None = None
+    video_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SpecOutcome:
+    """One spec of a run: where its outputs are and which requests were selected."""
+
+    display: str
+    folder: Path
+    requests: tuple[Request, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """What a run did."""
+
+    reports: tuple[RequestReport, ...]
+    specs: tuple[SpecOutcome, ...]
+    started_at: float  # wall clock, epoch seconds
+    wall_seconds: float
+    notes: tuple[str, ...] = ()
+
+    def count(self, outcome: str) -> int:
+        """Return how many requests ended with `outcome`."""
+        return sum(1 for r in self.reports if r.outcome == outcome)
+
+    @property
+    def folders(self) -> tuple[Path, ...]:
+        return tuple(spec.folder for spec in self.specs)
+
+    @property
+    def video_seconds(self) -> float:
+        """Seconds of video generated in this run."""
+        return sum(r.video_seconds for r in self.reports if r.outcome == "done")
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every selected request has its video, else 1."""
+        return 0 if all(r.outcome in OK_OUTCOMES for r in self.reports) else 1
+
+
+def summary_lines(summary: RunSummary) -> list[str]:
+    """Render the end-of-run summary: counts, video seconds, wall time, where things are."""
+    done, already = summary.count("done"), summary.count("already_done")
+    parts = [f"{done + already} done ({done} new, {already} already)"]
+    for outcome, label in (
+        ("failed", "failed"),
+        ("unknown", "unknown outcome"),
+        ("timed_out", "still pending"),
+        ("not_run", "not submitted"),
+    ):
+        if summary.count(outcome):
+            parts.append(f"{summary.count(outcome)} {label}")
+    lines = [
+        f"summary: {len(summary.reports)} requests — " + ", ".join(parts),
+        f"  {summary.video_seconds:.0f} s of video generated in "
+        f"{format_duration(summary.wall_seconds)}",
+    ]
+    for spec in summary.specs:
+        lines.append(f"  outputs: {spec.folder}/ (gallery: {spec.folder / 'index.html'})")
+    problems = [r for r in summary.reports if r.outcome not in OK_OUTCOMES]
+    for report in problems[:20]:
+        lines.append(f"  {report.outcome}: {report.spec}: {report.output}: {report.reason}")
+    if len(problems) > 20:
+        lines.append(f"  … and {len(problems) - 20} more (runner status --json lists them all)")
+    if summary.count("unknown"):
+        lines.append(
+            "  unknown outcomes are never resubmitted on their own: check the provider's "
+            "dashboard, then rerun with --resubmit-unknown if they were not created"
+        )
+    return lines
+
+
+def write_reports(summary: RunSummary, paths: Sequence[Path], output_root: Path) -> None:
+    """Write each `--report` file (JSON, or JUnit XML for .xml) from the manifests."""
+    if not paths:
+        return
+    touched = {r.id for r in summary.reports if r.outcome != "already_done"}
+    entries: list[ReportEntry] = []
+    for spec in summary.specs:
+        states = read_state(spec.folder)
+        for request in spec.requests:
+            state = states.get(request.id)
+            this_run = request.id in touched
+            if state is None:
+                entries.append(_new_entry(request, output_root, this_run))
+            else:
+                entries.append(entry_from_state(state, output_root=output_root, this_run=this_run))
+    finished = summary.started_at + summary.wall_seconds
+    info = RunInfo(_iso(summary.started_at), _iso(finished), round(summary.wall_seconds, 3))
+    for path in paths:
+        write_report(path, entries, info)
+
+
+def _new_entry(request: Request, output_root: Path, this_run: bool) -> ReportEntry:
+    """A request the manifest does not hold (never submitted, e.g. a quota stopped it)."""
+    return ReportEntry(
+        id=request.id,
+        spec=request.spec,
+        spec_name=request.spec_name,
+        job=request.job,
+        status="new",
+        reason="not submitted",
+        output=(output_root / request.spec_name / request.output).as_posix(),
+        seed=request.seed,
+        matrix=request.matrix,
+        provider=request.provider,
+        model=request.model,
+        this_run=this_run,
+    )
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def status_rows(
+    requests: Sequence[Request], states: Mapping[str, RequestState]
+) -> list[dict[str, object]]:
+    """Return `runner status` rows: each request of the spec joined with its state
+    (`new` when the manifest has none), then manifest entries gone from the spec."""
+    rows: list[dict[str, object]] = []
+    seen: set[str] = set()
+    for request in requests:
+        seen.add(request.id)
+        state = states.get(request.id)
+        rows.append(_row(request.id, request.spec, request.job, request.output, state))
+    for rid, state in states.items():
+        if rid not in seen:
+            rows.append(_row(rid, state.spec, state.job, state.output, state, orphaned=True))
+    return rows
+
+
+def _row(
+    rid: str,
+    spec: str | None,
+    job: str | None,
+    output: str | None,
+    state: RequestState | None,
+    *,
+    orphaned: bool = False,
+) -> dict[str, object]:
+    return {
+        "id": rid,
+        "spec": spec,
+        "job": job,
+        "status": state.status if state is not None else "new",
+        "orphaned": orphaned,  # in the manifest, gone from the spec
+        "output": output,
+        "generation_id": state.generation_id if state else None,
+        "reason": state.reason if state else None,
+        "seed": state.seed if state else None,
+        "submitted_at": state.submitted_at if state else None,
+        "downloaded_at": state.downloaded_at if state else None,
+        "video": dict(state.video) if state and state.video else None,
+    }
+
+
+def spec_status(
+    paths: Sequence[Path], output_root: Path, *, sandbox: bool = False
+) -> dict[str, Any]:
+    """Return `runner status`: every request of the specs at `paths` with its state."""
+    from runner.spec import load_specs
+
+    rows: list[dict[str, object]] = []
+    for spec in load_specs(list(paths), provider_override="sandbox" if sandbox else None):
+        states = read_state(output_root / spec.name)
+        rows.extend(status_rows(spec.requests, states))
+    tally: dict[str, int] = {}
+    for row in rows:
+        tally[str(row["status"])] = tally.get(str(row["status"]), 0) + 1
+    return {"requests": rows, "counts": dict(sorted(tally.items()))}
