@@ -213,6 +213,48 @@ def status(paths: tuple[Path, ...], as_json: bool, sandbox: bool, output_dir: Pa
         click.echo(f"{len(result['requests'])} requests: {counts}")
 
 
+@cli.command()
+@click.argument("target", metavar="ID_OR_OUTPUT_FILE")
+@click.option("--sandbox", is_flag=True,
+              help="Reproduce on the embedded emulator instead of the recorded provider.")
+@click.option("--base-url", metavar="URL",
+              help="Send API calls here, e.g. a running `runner sandbox serve` or a proxy.")
+@click.option("--provider", type=click.Choice(["aimlapi", "apilaplas", "sandbox"]),
+              help="Submit to this provider instead of the recorded one.")
+@click.option("--resubmit-unknown", is_flag=True,
+              help="Submit again although an earlier reproduce's outcome is unknown "
+                   "(it may be billed twice).")
+@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("outputs"), show_default=True,
+              help="Root of the output tree (where request ids are looked up).")
+def reproduce(target: str, sandbox: bool, base_url: str | None, provider: str | None,
+              resubmit_unknown: bool, output_dir: Path) -> None:
+    """Submit a recorded request again: same payload, same seed, same images.
+
+    TARGET is a video (or its .json sidecar) from the output tree, or a request id (a
+    unique prefix of 6+ characters will do). The images are read again and must hash to
+    what was recorded. The new video is written beside the original, never over it
+    (seed-1.mp4 -> seed-1.repro-1.mp4, then .repro-2 ...); the sidecars link the two.
+    An interrupted reproduce is resumed, not paid again, by running it once more.
+    """
+    from runner.clock import SystemClock
+    from runner.progress import make_reporter
+    from runner.reproduce import run_reproduce
+
+    with _errors_to_exit():
+        result = run_reproduce(
+            target, output_dir=output_dir, sandbox=sandbox, provider=provider,
+            base_url=base_url, resubmit_unknown=resubmit_unknown,
+            reporter=make_reporter(sys.stderr, SystemClock()),
+        )
+        verb = "collected the interrupted reproduction of" if result.resumed else "reproduced"
+        click.echo(f"{verb} {result.original} -> {result.video}")
+        if result.identical:
+            click.echo("  same bytes as the original")
+        else:
+            click.echo("  differs from the original (a provider need not repeat a seed exactly)")
+
+
 def main() -> None:
     """Entry point of the `runner` console script."""
     cli()

@@ -17,6 +17,7 @@ original's sidecar lists it under `reproductions`.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -37,6 +38,7 @@ from runner.errors import ApiError, StorageError, UsageError
 from runner.images import MIME_BY_FORMAT
 from runner.manifest import MANIFEST_NAME, RequestState, read_state, sha256_file
 from runner.progress import Reporter
+from runner.providers import get_provider
 from runner.repro_names import REPRO_DIR, repro_number, repro_output
 from runner.request import IMAGE_REF_PREFIX, LocalImage, Request
 from runner.sidecar import read_sidecar, sidecar_for, sidecar_path, write_sidecar
@@ -80,6 +82,37 @@ class _Spec:
     display: str
     requests: Sequence[Request]
     images: Mapping[str, LocalImage]
+
+
+def run_reproduce(
+    target: str,
+    *,
+    output_dir: Path = Path("outputs"),
+    sandbox: bool = False,
+    provider: str | None = None,
+    base_url: str | None = None,
+    resubmit_unknown: bool = False,
+    reporter: Reporter | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Reproduction:
+    """Reproduce `target` (`runner reproduce`), starting the embedded sandbox if needed."""
+    if sandbox and provider is not None:
+        msg = "--sandbox and --provider both choose the provider — give one of them"
+        raise UsageError(msg)
+    original = find_original(target, output_dir)
+    chosen = "sandbox" if sandbox else provider
+    effective = get_provider(chosen or str(original.record["provider"]))
+    kwargs: dict[str, Any] = {
+        "provider": chosen, "base_url": base_url, "resubmit_unknown": resubmit_unknown,
+        "reporter": reporter, "environ": environ,
+    }
+    if base_url is not None or effective.base_url is not None:
+        return asyncio.run(reproduce(original, **kwargs))
+    from runner.sandbox import SandboxConfig, start_in_thread
+
+    # The same fast emulator `runner run --sandbox` starts.
+    with start_in_thread(SandboxConfig(latency=1.0, jitter=0.2)) as running:
+        return asyncio.run(reproduce(original, sandbox_url=running.base_url, **kwargs))
 
 
 def find_original(target: str, output_dir: Path) -> Original:
