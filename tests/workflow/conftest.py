@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -12,9 +14,13 @@ from typing import Any
 import av
 import numpy as np
 import pytest
+from PIL import Image
 
+from runner.engine import RunOptions, RunSummary, execute
 from runner.manifest import Manifest
-from runner.request import Request
+from runner.polling import PollSettings
+from runner.request import LocalImage, Request
+from runner.sandbox import FaultSpec, RunningSandbox, SandboxConfig, start_in_thread
 
 MakeVideo = Callable[..., Path]
 
@@ -133,15 +139,85 @@ def record_failed(manifest: Manifest, request: Request, reason: str) -> None:
     manifest.record_failed(request.id, reason, stage="generate", retryable=False)
 
 
+ENDPOINT = "/v2/generate/video/runway/generation"
+
+
+@dataclass(frozen=True)
+class HandSpec:
+    """A loaded spec built by hand: what `runner.engine.execute` needs."""
+
+    name: str
+    display: str
+    requests: tuple[Request, ...]
+    images: Mapping[str, LocalImage]
+
+
+def write_png(path: Path, size: tuple[int, int] = (96, 54), shade: int = 0) -> LocalImage:
+    """Write a real PNG (a gradient) and return it as the spec layer would."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    xs = np.linspace(0, 255, size[0], dtype=np.uint8)
+    pixels = np.zeros((size[1], size[0], 3), dtype=np.uint8)
+    pixels[..., 0] = xs[None, :]
+    pixels[..., 1] = np.linspace(0, 255, size[1], dtype=np.uint8)[:, None]
+    pixels[..., 2] = shade
+    Image.fromarray(pixels).save(path)
+    data = path.read_bytes()
+    return LocalImage(hashlib.sha256(data).hexdigest(), path, "image/png", size[0], size[1],
+                      len(data))
+
+
+def hand_spec(root: Path, combos: Sequence[Mapping[str, Any]], name: str = "sweep",
+              prompt: str = "A slow push toward the mountain") -> HandSpec:
+    """Return a sandbox spec with one request per matrix combination (seed, ratio)."""
+    image = write_png(root / "images" / "mountain.png")
+    requests = []
+    for combo in combos:
+        body = {"model": "runway/gen4_turbo", "image_url": image.ref, "prompt": prompt,
+                "ratio": combo["ratio"], "duration": 5, "seed": combo["seed"]}
+        identity = json.dumps({"provider": "sandbox", "model": body["model"],
+                               "endpoint": ENDPOINT, "body": body},
+                              sort_keys=True, separators=(",", ":"))
+        requests.append(Request(
+            id=hashlib.sha256(identity.encode()).hexdigest()[:16],
+            spec=f"specs/{name}.yaml", spec_name=name, job="default", provider="sandbox",
+            model="runway/gen4_turbo", endpoint=ENDPOINT, body=body,
+            output=f"{str(combo['ratio']).replace(':', 'x')}/seed-{combo['seed']}.mp4",
+            matrix=dict(combo), seed_derived=False,
+        ))
+    return HandSpec(name, f"specs/{name}.yaml", tuple(requests), {image.sha256: image})
+
+
+def run_on_sandbox(spec: HandSpec, output_dir: Path, sandbox: RunningSandbox) -> RunSummary:
+    """Run `spec` through the real engine against a running sandbox, polling briskly."""
+    options = RunOptions(output_dir=output_dir, concurrency=4,
+                         poll=PollSettings(floor=0.01, ceiling=0.1))
+    return asyncio.run(execute([(spec, list(spec.requests))], options,
+                               sandbox_url=sandbox.base_url))
+
+
+@pytest.fixture
+def sandbox() -> Iterator[RunningSandbox]:
+    """A real sandbox server on loopback that answers at once (no latency)."""
+    with start_in_thread(SandboxConfig(latency=0.0, jitter=0.0)) as running:
+        yield running
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Work in tmp_path, as a user in their repository would (relative paths)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+SWEEP = [{"seed": s, "ratio": r} for s in (1, 2) for r in ("16:9", "9:16")] + [
+    {"seed": 3, "ratio": "16:9"}]
+
+
 def sandbox_gallery_folder(tmp_path: Path) -> Path:
-    """Return an output folder with 4 finished videos (seed × ratio) and 1 failure."""
-    folder = tmp_path / "outputs" / "sweep"
-    with Manifest.open(folder) as manifest:
-        for seed in (1, 2):
-            for ratio, size in (("16:9", (160, 90)), ("9:16", (90, 160))):
-                request = make_request("sweep", {"seed": seed, "ratio": ratio})
-                record_done(manifest, request, folder, width=size[0], height=size[1],
-                            hue=seed * 70)
-        record_failed(manifest, make_request("sweep", {"seed": 3, "ratio": "16:9"}),
-                      "the provider refused the prompt")
-    return folder
+    """Run a 5-request sweep on a real sandbox whose first generation fails; return its folder."""
+    spec = hand_spec(tmp_path, SWEEP)
+    faults = {"failed_generation": FaultSpec(first=1)}
+    with start_in_thread(SandboxConfig(latency=0.0, jitter=0.0, faults=faults)) as running:
+        summary = run_on_sandbox(spec, tmp_path / "outputs", running)
+    assert [r.outcome for r in summary.reports].count("failed") == 1
+    return tmp_path / "outputs" / spec.name

@@ -73,7 +73,7 @@ def test_gallery_renders_with_every_poster_and_no_errors(served: tuple[str, Path
     layout, posters, log = asyncio.run(inspect(f"{origin}/index.html"))
     assert log.problems() == []
     assert layout["figures"] == 5 and layout["tables"] == 1 and layout["invisible"] == 0
-    assert len(layout["failed"]) == 1 and "refused" in layout["failed"][0]
+    assert len(layout["failed"]) == 1 and "generation error" in layout["failed"][0]
     assert len(posters) == 4 and set(layout["preload"]) == {"none"}
     assert all(p["width"] > 0 and p["poster"].startswith(f"{origin}/.posters/") for p in posters)
     fetched = [u for u in log.requested_urls if not u.startswith("data:")]
