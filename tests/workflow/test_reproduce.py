@@ -57,7 +57,8 @@ def test_reproduces_same_bytes_beside_original_with_linked_sidecars(
     assert sorted(by_body.values()) == [1] * 4 + [2]  # only that body was sent again
     new = json.loads(repro.with_suffix(".json").read_text(encoding="utf-8"))
     old = json.loads(original.with_suffix(".json").read_text(encoding="utf-8"))
-    assert new["reproduction_of"] == "16x9/seed-1.mp4" and new["output"] == "16x9/seed-1.repro-1.mp4"
+    assert new["reproduction_of"] == "16x9/seed-1.mp4"
+    assert new["output"] == "16x9/seed-1.repro-1.mp4"
     assert new["id"] == old["id"] and new["payload"] == old["payload"] and new["seed"] == 1
     assert new["sha256"] == old["sha256"] and new["generation_id"] != old["generation_id"]
     assert old["reproductions"] == ["16x9/seed-1.repro-1.mp4"]
@@ -106,7 +107,7 @@ def test_missing_image_and_unknown_targets_are_usage_errors(
     Path("images/mountain.png").unlink()
     before = submissions(sandbox)
     cases = {
-        str(done / "16x9" / "seed-1.mp4"): "the image_url image this video was made from is missing",
+        str(done / "16x9" / "seed-1.mp4"): "the image_url image this video was made from",
         "0123456789abcdef": "no request with id",
         "outputs/sweep/16x9/seed-9.mp4": "no such file",
         "xyz": "neither a file nor a request id",
