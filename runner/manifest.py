@@ -53,7 +53,7 @@ import os
 import threading
 import types
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -173,52 +173,51 @@ def parse_ts(text: str) -> datetime:
 # --------------------------------------------------------------------------- folding
 
 
-def fold(states: dict[str, RequestState], record: Mapping[str, Any]) -> None:
-    """Apply one manifest record to `states` in place."""
+Fields = dict[str, Any]  # a request's state while folding: RequestState's fields
+
+
+def fold(states: dict[str, Fields], record: Mapping[str, Any]) -> None:
+    """Apply one manifest record to `states` (request id -> fields) in place.
+
+    Folding works on plain dicts and builds each `RequestState` once at the end
+    (`freeze`): copying a frozen dataclass per event made loading 10,000 requests 2x slower.
+    """
     event = record["event"]
     rid = record["id"]
     ts = record.get("ts")
-    current = states.get(rid)
     if event == "snapshot":
-        fields = {k: v for k, v in record.items() if k in _STATE_FIELDS}
-        states[rid] = RequestState(**fields)
+        states[rid] = {k: v for k, v in record.items() if k in _STATE_FIELDS}
         return
     if event == "submitting":
-        fields = {k: record[k] for k in _SUBMIT_FIELDS if k in record}
-        states[rid] = RequestState(id=rid, status="unknown", reason=INTERRUPTED_SUBMIT, **fields)
+        current = {k: record[k] for k in _SUBMIT_FIELDS if k in record}
+        current.update(id=rid, status="unknown", reason=INTERRUPTED_SUBMIT)
+        states[rid] = current
         return
     if event in ("forgotten", "orphan_removed"):
         states.pop(rid, None)
         return
-    if current is None:
-        # An event for a request we hold no intent for: keep what it tells us rather than
-        # lose it (a hand-edited manifest); it cannot happen through `Manifest`.
-        current = RequestState(id=rid, status="pending")
+    # An event for a request with no intent recorded (a hand-edited manifest) still
+    # counts rather than being lost; it cannot happen through `Manifest`.
+    current = states.setdefault(rid, {"id": rid, "status": "pending"})
     if event == "submitted":
-        new = replace(
-            current,
-            status="pending",
-            generation_id=record["generation_id"],
-            submitted_at=ts,
-            reason=None,
+        current.update(
+            status="pending", generation_id=record["generation_id"], submitted_at=ts, reason=None
         )
     elif event == "unknown":
-        new = replace(current, status="unknown", reason=record.get("reason"))
+        current.update(status="unknown", reason=record.get("reason"))
     elif event == "completed":
-        new = replace(current, status="pending", completed_at=ts)
+        current.update(status="pending", completed_at=ts)
     elif event == "failed":
-        new = replace(
-            current,
+        current.update(
             status="failed",
             reason=record.get("reason"),
             stage=record.get("stage"),
             retryable=record.get("retryable"),
         )
     elif event == "downloaded":
-        new = replace(
-            current,
+        current.update(
             status="done",
-            output=record.get("output", current.output),
+            output=record.get("output", current.get("output")),
             size=record["size"],
             sha256=record["sha256"],
             mtime_ns=record["mtime_ns"],
@@ -230,22 +229,27 @@ def fold(states: dict[str, RequestState], record: Mapping[str, Any]) -> None:
             retryable=None,
         )
     elif event == "verified":
-        new = replace(current, mtime_ns=record["mtime_ns"])
+        current["mtime_ns"] = record["mtime_ns"]
     elif event == "reset":
-        if current.generation_id is None:
-            states.pop(rid, None)
-            return
-        new = replace(current, status="pending", reason=None, stage=None, retryable=None)
+        if current.get("generation_id") is None:
+            del states[rid]
+        else:
+            current.update(status="pending", reason=None, stage=None, retryable=None)
     else:  # pragma: no cover - guarded by EVENTS in _parse_line
         msg = f"unhandled manifest event {event!r}"
         raise AssertionError(msg)
-    states[rid] = new
+
+
+def freeze(fields: Fields) -> RequestState:
+    """Build the immutable state of one request from its folded fields."""
+    return RequestState(**fields)
 
 
 @dataclass(frozen=True)
 class _Loaded:
     """A manifest file read from disk."""
 
+    fields: dict[str, Fields]  # folded, still mutable: what appends fold into
     states: dict[str, RequestState]
     lines: int  # complete, valid lines
     good_bytes: int  # length of the valid prefix; anything after it is a torn tail
@@ -255,7 +259,7 @@ class _Loaded:
 def _parse_line(raw: bytes, path: Path, lineno: int) -> dict[str, Any] | None:
     """Return the record on one line, or None when the line is not a valid record."""
     try:
-        record = json.loads(raw)
+        record = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         return None
     if not isinstance(record, dict) or "event" not in record or "id" not in record:
@@ -277,11 +281,11 @@ def _load(path: Path) -> _Loaded:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return _Loaded({}, 0, 0, 0)
+        return _Loaded({}, {}, 0, 0, 0)
     except OSError as exc:
         msg = f"cannot read {path}: {exc.strerror} — check its permissions"
         raise StorageError(msg) from exc
-    states: dict[str, RequestState] = {}
+    folded: dict[str, Fields] = {}
     lines = 0
     offset = 0
     bad_at: tuple[int, int] | None = None  # (line number, byte offset) of the first bad line
@@ -304,11 +308,12 @@ def _load(path: Path) -> _Loaded:
                     f"follow it — repair or delete that line, then run again"
                 )
                 raise StorageError(msg)
-            fold(states, record)
+            fold(folded, record)
             lines += 1
         offset = end + 1 if complete else len(data)
     good = bad_at[1] if bad_at is not None else len(data)
-    return _Loaded(states, lines, good, len(data))
+    states = {rid: freeze(fields) for rid, fields in folded.items()}
+    return _Loaded(folded, states, lines, good, len(data))
 
 
 def read_state(folder: Path) -> dict[str, RequestState]:
@@ -342,6 +347,7 @@ class Manifest:
         self._fd: int | None = fd
         self._size = loaded.good_bytes
         self._lines = loaded.lines
+        self._fields = loaded.fields
         self._states = loaded.states
         self._clock = clock
         self._mutex = threading.Lock()  # appends may come from worker threads
@@ -540,7 +546,12 @@ class Manifest:
             self._size += len(data)
             self._lines += len(records)
             for record in records:
-                fold(self._states, record)
+                fold(self._fields, record)
+            for rid in {record["id"] for record in records}:
+                if rid in self._fields:
+                    self._states[rid] = freeze(self._fields[rid])
+                else:
+                    self._states.pop(rid, None)
 
 
 def _compaction_due(loaded: _Loaded) -> bool:
