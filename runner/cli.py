@@ -255,6 +255,44 @@ def reproduce(target: str, sandbox: bool, base_url: str | None, provider: str | 
             click.echo("  differs from the original (a provider need not repeat a seed exactly)")
 
 
+@cli.command()
+@PATHS
+@click.option("--yes", is_flag=True, help="Really remove the files (without it: only list them).")
+@click.option("--sandbox", is_flag=True,
+              help="Judge against the specs as `run --sandbox` runs them.")
+@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("outputs"), show_default=True, help="Root of the output tree.")
+def prune(paths: tuple[Path, ...], yes: bool, sandbox: bool, output_dir: Path) -> None:
+    """Remove the files of orphaned requests (in the manifest, gone from the spec).
+
+    Without --yes, lists what would go: videos, sidecars, posters, reproductions. A
+    file is only removed while it is still the orphan's own (same checksum, no newer
+    request recorded at that path). Each removal is recorded in the manifest.
+    """
+    from runner.prune import find_orphans
+    from runner.prune import prune as remove_orphans
+
+    with _errors_to_exit():
+        orphans = find_orphans(paths, output_dir, sandbox=sandbox)
+        if not orphans:
+            click.echo("no orphaned requests — nothing to prune")
+            return
+        for orphan in orphans:
+            where = orphan.output or orphan.id
+            click.echo(f"orphaned ({orphan.status}): {orphan.spec}: {where} [{orphan.id}]")
+            for path in orphan.remove:
+                click.echo(f"  {'remove' if yes else 'would remove'} {path}")
+            for path, why in orphan.keep:
+                click.echo(f"  keep {path}: {why}")
+        files = sum(len(o.remove) for o in orphans)
+        if not yes:
+            click.echo(f"{files} files of {len(orphans)} orphaned requests would be removed — "
+                       f"run again with --yes to remove them")
+            return
+        removed = remove_orphans(orphans)
+        click.echo(f"removed {removed} files of {len(orphans)} orphaned requests")
+
+
 def main() -> None:
     """Entry point of the `runner` console script."""
     cli()

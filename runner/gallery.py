@@ -127,10 +127,28 @@ def gallery_for(folder: Path) -> Path:
 def items_for(folder: Path) -> list[GalleryItem]:
     """Return one gallery item per request in `folder`'s manifest, posters made."""
     listings: dict[Path, frozenset[str]] = {}  # one scandir per folder, for reproductions
-    items = []
-    for state in read_state(folder).values():
-        items.append(_item_from_state(folder, state, listings))
-    return items
+    return [_item_from_state(folder, s, listings) for s in _latest_per_output(read_state(folder))]
+
+
+def _latest_per_output(states: Mapping[str, RequestState]) -> list[RequestState]:
+    """Keep, of the requests recorded at one output path, the most recently active one.
+
+    After a prompt edit the new request writes where the old (now orphaned) one did;
+    the gallery shows what is at that path now, not both, until `runner prune`.
+    """
+    latest: dict[str, RequestState] = {}
+    for state in states.values():
+        if state.output is None:
+            continue
+        held = latest.get(state.output)
+        if held is None or _activity(state) > _activity(held):
+            latest[state.output] = state
+    return [s for s in states.values() if s.output is None or latest[s.output] is s]
+
+
+def _activity(state: RequestState) -> str:
+    """Return the last recorded timestamp of a request (ISO-8601 sorts as text)."""
+    return max(state.downloaded_at or "", state.completed_at or "", state.submitted_at or "")
 
 
 def _item_from_state(
