@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
 from pathlib import Path
 
 from runner.errors import StorageError
 
 PART_SUFFIX = ".part"  # temporary files; never taken for finished ones, cleaned on start
+_PART_NAME = re.compile(r".+\.[0-9a-f]{8}\.part")  # what temp_name makes, and nothing else
 
 
 def fsync_dir(folder: Path) -> None:
@@ -68,10 +70,10 @@ def storage_error(exc: OSError, path: Path) -> StorageError:
 
 
 def remove_partials(folder: Path) -> list[Path]:
-    """Delete leftover `*.part` files under `folder` (a crashed writer's); return them."""
+    """Delete leftover temp files under `folder` (a crashed writer's); return them."""
     removed = []
     for part in folder.rglob(f"*{PART_SUFFIX}"):
-        if part.is_file():
+        if _PART_NAME.fullmatch(part.name) and part.is_file():
             part.unlink(missing_ok=True)
             removed.append(part)
     return removed

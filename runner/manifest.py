@@ -361,7 +361,9 @@ class Manifest:
         """Lock `folder`, load its manifest, repair a torn tail and compact if due."""
         clock = clock or SystemClock()
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            if not folder.is_dir():
+                folder.mkdir(parents=True)
+                fsync_dir(folder.parent)  # the new folder's name must survive a crash
         except OSError as exc:
             raise storage_error(exc, folder) from exc
         lock = SpecLock.acquire(folder, now=clock.wall())

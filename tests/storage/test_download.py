@@ -262,3 +262,14 @@ def test_each_attempt_uses_its_own_part_file(
     assert {r.sha256 for r in results} == {hashlib.sha256(video_bytes).hexdigest()}
     assert dest.read_bytes() == video_bytes
     assert list(tmp_path.iterdir()) == [dest]
+
+
+def test_remove_partials_only_touches_temp_files_it_made(tmp_path: Path) -> None:
+    """Cleanup removes `<name>.<8 hex>.part` files anywhere below, not a user's `x.part`."""
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    ours = [tmp_path / "a" / "v.mp4.0badc0de.part", tmp_path / "a" / "b" / "s.json.12345678.part"]
+    theirs = [tmp_path / "notes.part", tmp_path / "a" / "v.mp4"]
+    for path in ours + theirs:
+        path.write_bytes(b"x")
+    assert sorted(remove_partials(tmp_path)) == sorted(ours)
+    assert all(p.exists() for p in theirs) and not any(p.exists() for p in ours)
