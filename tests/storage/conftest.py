@@ -178,3 +178,36 @@ def file_server() -> Iterator[FileServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class SyscallTrace:
+    """Record the write/fsync/replace/open syscalls a piece of code makes, in order."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.paths: dict[int, str] = {}
+        real_open, real_write, real_fsync = os.open, os.write, os.fsync
+        real_replace = os.replace
+
+        def traced_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+            fd = real_open(path, flags, *args, **kwargs)
+            self.paths[fd] = os.fspath(path)
+            return fd
+
+        def traced_write(fd: int, data: Any) -> int:
+            written = real_write(fd, data)
+            self.calls.append(("write", self.paths.get(fd, "?")))
+            return written
+
+        def traced_fsync(fd: int) -> None:
+            real_fsync(fd)
+            self.calls.append(("fsync", self.paths.get(fd, "?")))
+
+        def traced_replace(src: Any, dst: Any) -> None:
+            real_replace(src, dst)
+            self.calls.append(("replace", f"{os.fspath(src)} -> {os.fspath(dst)}"))
+
+        monkeypatch.setattr(os, "open", traced_open)
+        monkeypatch.setattr(os, "write", traced_write)
+        monkeypatch.setattr(os, "fsync", traced_fsync)
+        monkeypatch.setattr(os, "replace", traced_replace)

@@ -24,7 +24,7 @@ from runner.download import DownloadResult as Result
 from runner.durable import remove_partials
 from runner.probe import NotAVideo, probe
 
-from .conftest import FileServer, run_python
+from .conftest import FileServer, SyscallTrace, run_python
 
 
 def fetch(url: str, dest: Path, **kwargs: object) -> Result:
@@ -273,3 +273,17 @@ def test_remove_partials_only_touches_temp_files_it_made(tmp_path: Path) -> None
         path.write_bytes(b"x")
     assert sorted(remove_partials(tmp_path)) == sorted(ours)
     assert all(p.exists() for p in theirs) and not any(p.exists() for p in ours)
+
+
+def test_download_fsyncs_the_part_file_before_renaming_then_the_folder(
+    tmp_path: Path, file_server: FileServer, video_bytes: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bytes are durable before the name appears, and the name before download returns."""
+    file_server.files["/v.mp4"] = video_bytes
+    dest = tmp_path / "v.mp4"
+    trace = SyscallTrace(monkeypatch)
+    fetch(file_server.url("/v.mp4"), dest)
+    ours = [(kind, Path(what.split(" -> ")[-1]).name) for kind, what in trace.calls]
+    ours = [c for c in ours if c[1].startswith("v.mp4") or c[1] == tmp_path.name]
+    assert [kind for kind, _ in ours] == ["write", "fsync", "replace", "fsync"]
+    assert ours[1][1].endswith(".part") and ours[2][1] == "v.mp4" and ours[3][1] == tmp_path.name
