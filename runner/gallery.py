@@ -390,7 +390,7 @@ table { border-collapse: collapse; }
 th { font-weight: 600; padding: .4rem .6rem; color: var(--muted); text-align: left;
   vertical-align: middle; white-space: nowrap; }
 th.corner { font-weight: 400; font-size: .85em; }
-td { vertical-align: top; padding: .4rem; min-width: 16rem; max-width: 22rem; }
+td { vertical-align: top; padding: .4rem; width: 18rem; min-width: 14rem; }
 figure { margin: 0 0 .5rem; background: var(--cell); border: 1px solid var(--line);
   border-radius: 8px; overflow: hidden; }
 video { display: block; width: 100%; height: auto; max-height: 20rem; object-fit: contain;
