@@ -132,7 +132,9 @@ def render_clip(job: RenderJob) -> bytes:
             e = t * t * (3.0 - 2.0 * t)  # ease in and out, like a real camera
             cx, cy, zoom = (a + (b - a) * e for a, b in zip(move.start, move.end, strict=True))
             bw, bh = source.width / zoom, source.height / zoom
-            x0, y0 = cx * source.width - bw / 2, cy * source.height - bh / 2
+            # Clamp: rounding may put an edge-hugging view a hair outside the source.
+            x0 = min(max(cx * source.width - bw / 2, 0.0), source.width - bw)
+            y0 = min(max(cy * source.height - bh / 2, 0.0), source.height - bh)
             frame = source.resize(size, Image.Resampling.BILINEAR, box=(x0, y0, x0 + bw, y0 + bh))
             if last is not None:
                 frame = Image.blend(frame, last, e)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -50,6 +51,8 @@ PLACEHOLDER_NOTE = (
     "rendered from a generated placeholder frame"
 )
 FAILURE_MESSAGE = "Generation failed: the model could not process this request (sandbox fault)"
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -336,6 +339,12 @@ class Sandbox:
             return clip
         except RenderError as exc:
             self._render_failures[key] = f"Generation failed: {exc}"
+            return None
+        except Exception as exc:
+            # A renderer bug must not leave the generation "generating" forever: fail it
+            # visibly (the client sees the exception) and log the traceback for us.
+            log.exception("rendering %s failed", key)
+            self._render_failures[key] = f"Generation failed: sandbox render crashed: {exc!r}"
             return None
         finally:
             self._renders.pop(key, None)
