@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 
-from runner.clock import FakeClock
 from runner.engine import RunOptions, Transports, execute
 from runner.errors import AuthError
 from runner.manifest import read_state
@@ -25,7 +24,7 @@ from runner.progress import SilentReporter
 from runner.sandbox.render import RenderJob, render_clip
 from runner.summary import RunSummary
 
-from .conftest import FakeSpec
+from .conftest import FakeSpec, VirtualClock
 
 KEY = "sk-live-SECRET-abcdef0123456789"
 API = "https://api.aimlapi.com"
@@ -95,7 +94,7 @@ def _run(
     scripted: ScriptedApi,
     spec: FakeSpec,
     tmp_path: Path,
-    clock: FakeClock | None = None,
+    clock: VirtualClock | None = None,
     **options: Any,
 ) -> RunSummary:
     opts = RunOptions(
@@ -107,11 +106,12 @@ def _run(
     transports = Transports(
         api=httpx.MockTransport(scripted.api), download=httpx.MockTransport(scripted.cdn)
     )
-    return asyncio.run(
+    clock = clock or VirtualClock()
+    return clock.run(
         execute(
             [(spec, list(spec.requests))],
             opts,
-            clock=clock or FakeClock(),
+            clock=clock,
             reporter=SilentReporter(),
             environ={"AIMLAPI_API_KEY": KEY},
             transports=transports,
@@ -258,13 +258,13 @@ def test_poll_429_retry_after_is_honoured(
                 return nxt
         return scripted.api(request)
 
-    clock = FakeClock()
+    clock = VirtualClock()
     spec = spec_factory([1], provider="aimlapi")
     opts = RunOptions(output_dir=tmp_path / "outputs", seed=0)
     transports = Transports(
         api=httpx.MockTransport(api), download=httpx.MockTransport(scripted.cdn)
     )
-    summary = asyncio.run(
+    summary = clock.run(
         execute(
             [(spec, list(spec.requests))],
             opts,
@@ -284,7 +284,7 @@ def test_adaptive_polling_learns_from_the_batch(
 
     @dataclass
     class Timed:
-        clock: FakeClock
+        clock: VirtualClock
         started: dict[str, float] = field(default_factory=dict)
         polls: int = 0
         created: int = 0
@@ -303,7 +303,7 @@ def test_adaptive_polling_learns_from_the_batch(
                 body["video"] = [f"{CDN}/{gid}.mp4"]
             return httpx.Response(200, json=body)
 
-    clock = FakeClock()
+    clock = VirtualClock()
     timed = Timed(clock)
     scripted = ScriptedApi()
     spec = spec_factory(list(range(1, 13)), provider="aimlapi")
@@ -311,7 +311,7 @@ def test_adaptive_polling_learns_from_the_batch(
     transports = Transports(
         api=httpx.MockTransport(timed.api), download=httpx.MockTransport(scripted.cdn)
     )
-    summary = asyncio.run(
+    summary = clock.run(
         execute(
             [(spec, list(spec.requests))],
             opts,
