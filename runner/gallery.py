@@ -28,11 +28,14 @@ from urllib.parse import quote
 from runner.durable import storage_error, write_atomic
 from runner.manifest import RequestState, read_state
 from runner.poster import ensure_poster, poster_path
-from runner.repro_names import REPRO_DIR, repro_number
+from runner.repro_names import REPRO_DIR, split_repro
 
 GALLERY_FILE = "index.html"
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
+
+# original file name -> [(N, reproduction file name)] in one folder
+_ReproIndex = dict[str, list[tuple[int, str]]]
 
 MISSING = "—"  # the label of an axis a request's matrix combination does not have
 
@@ -126,7 +129,7 @@ def gallery_for(folder: Path) -> Path:
 
 def items_for(folder: Path) -> list[GalleryItem]:
     """Return one gallery item per request in `folder`'s manifest, posters made."""
-    listings: dict[Path, frozenset[str]] = {}  # one scandir per folder, for reproductions
+    listings: dict[Path, _ReproIndex] = {}  # one directory scan per folder, for reproductions
     return [_item_from_state(folder, s, listings) for s in _latest_per_output(read_state(folder))]
 
 
@@ -152,7 +155,7 @@ def _activity(state: RequestState) -> str:
 
 
 def _item_from_state(
-    folder: Path, state: RequestState, listings: dict[Path, frozenset[str]]
+    folder: Path, state: RequestState, listings: dict[Path, _ReproIndex]
 ) -> GalleryItem:
     """Return the gallery item of one request: its video and poster if the file is there."""
     facts = state.video or {}
@@ -189,21 +192,28 @@ def _item_from_state(
 
 
 def _reproductions(
-    folder: Path, output: str, listings: dict[Path, frozenset[str]]
+    folder: Path, output: str, listings: dict[Path, _ReproIndex]
 ) -> tuple[str, ...]:
     """Return the `<stem>.repro-N<suffix>` videos beside `output`, in N order."""
     video = folder / output
     if video.parent not in listings:
-        try:
-            listings[video.parent] = frozenset(os.listdir(video.parent))
-        except OSError:
-            listings[video.parent] = frozenset()
-    found = []
-    for name in listings[video.parent]:
-        number = repro_number(video.name, name)
-        if number is not None:
-            found.append((number, (PurePosixPath(output).parent / name).as_posix()))
-    return tuple(path for _, path in sorted(found))
+        listings[video.parent] = _repros_in(video.parent)
+    names = sorted(listings[video.parent].get(video.name, ()))
+    return tuple((PurePosixPath(output).parent / name).as_posix() for _, name in names)
+
+
+def _repros_in(directory: Path) -> _ReproIndex:
+    """Index the reproductions in `directory` by their original's file name (one scan)."""
+    found: _ReproIndex = {}
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return found
+    for name in names:
+        parts = split_repro(name)
+        if parts is not None:
+            found.setdefault(parts[0], []).append((parts[1], name))
+    return found
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -27,3 +27,14 @@ def repro_number(original_name: str, candidate_name: str) -> int | None:
         return None
     number = candidate_name[len(prefix) : len(candidate_name) - len(original.suffix)]
     return int(number) if number.isdigit() and number[0] != "0" else None
+
+
+def split_repro(name: str) -> tuple[str, int] | None:
+    """Return (original file name, N) when `name` is a reproduction's file name."""
+    head, infix, tail = name.rpartition(REPRO_INFIX)
+    if not infix or not head:
+        return None
+    digits, dot, suffix = tail.partition(".")
+    if not digits.isdigit() or digits[0] == "0":
+        return None
+    return f"{head}{dot}{suffix}", int(digits)
