@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +86,21 @@ def test_pre_commit_hook_matches_specs_and_runs_validate() -> None:
     assert not pattern.search("docs/examples/nightly.yml")
     config = yaml.safe_load(PRE_COMMIT_CONFIG.read_text(encoding="utf-8"))
     assert [h["id"] for r in config["repos"] for h in r["hooks"]] == ["runner-validate"]
+
+
+def test_pre_commit_hook_entry_passes_good_specs_and_fails_bad_ones(tmp_path: Path) -> None:
+    """The hook's command, run as pre-commit would (file names appended), gates commits."""
+    (hook,) = yaml.safe_load(HOOKS.read_text(encoding="utf-8"))
+    command = [sys.executable, "-m", *shlex.split(hook["entry"])]  # `runner` = `-m runner`
+    shutil.copytree(ROOT / "specs", tmp_path / "specs")
+    good = subprocess.run([*command, "specs/dragon.yaml"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert good.returncode == 0, good.stderr
+    bad = tmp_path / "specs" / "typo.yaml"
+    bad.write_text((tmp_path / "specs" / "dragon.yaml").read_text(encoding="utf-8")
+                   .replace("duration: 5", "duration: 7"), encoding="utf-8")
+    failed = subprocess.run([*command, "specs/dragon.yaml", "specs/typo.yaml"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 2
+    assert re.search(r"specs/typo\.yaml:\d+:\d+: ", failed.stderr + failed.stdout)
+    assert "Traceback" not in failed.stderr
