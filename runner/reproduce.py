@@ -250,7 +250,10 @@ def _local_image(data: bytes, path: Path, digest: str, *, literal: bool) -> Loca
 
 def _original_from_file(path: Path) -> Original:
     """Return the record of the video (or sidecar) at `path`."""
-    record = read_sidecar(path)
+    try:
+        record = read_sidecar(path)
+    except StorageError as exc:  # no sidecar, or not JSON: the user named the wrong file
+        raise UsageError(str(exc)) from None
     where = path if path.suffix == ".json" else sidecar_path(path)
     for needed in ("id", "payload", "provider", "model", "endpoint", "output"):
         if not record.get(needed):

@@ -80,3 +80,13 @@ def test_gallery_renders_with_every_poster_and_no_errors(served: tuple[str, Path
     assert all(u.startswith(origin + "/") for u in fetched), "a request left the gallery"
     assert {p["poster"] for p in posters} <= set(fetched)  # loaded by the page itself
     assert not any(u.endswith(".mp4") for u in fetched)  # preload="none" is honoured
+
+
+@pytest.mark.browser
+def test_gallery_works_from_a_file_url(served: tuple[str, Path]) -> None:
+    """Opened from disk (a downloaded CI artifact), the page renders every poster, no errors."""
+    _, folder = served
+    layout, posters, log = asyncio.run(inspect((folder / "index.html").resolve().as_uri()))
+    assert log.problems() == []
+    assert layout["figures"] == 5 and len(posters) == 4
+    assert all(p["width"] > 0 and p["poster"].startswith("file://") for p in posters)

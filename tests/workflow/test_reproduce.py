@@ -104,13 +104,14 @@ def test_missing_image_and_unknown_targets_are_usage_errors(
     done: Path, sandbox: RunningSandbox
 ) -> None:
     """A deleted image, an unknown id, a missing file: exit 2, one line each, no POST."""
-    Path("images/mountain.png").unlink()
+    Path("images/mountain.png").rename("images/mountain.png.bak")
     before = submissions(sandbox)
     cases = {
         str(done / "16x9" / "seed-1.mp4"): "the image_url image this video was made from",
         "0123456789abcdef": "no request with id",
         "outputs/sweep/16x9/seed-9.mp4": "no such file",
         "xyz": "neither a file nor a request id",
+        "images/mountain.png.bak": "no sidecar beside the video",
     }
     for target, message in cases.items():
         result = reproduce(sandbox, target)
