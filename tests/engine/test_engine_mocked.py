@@ -8,6 +8,7 @@ the engine's handling of them is checked without a network.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -324,3 +325,68 @@ def test_adaptive_polling_learns_from_the_batch(
     # A fixed 10 s interval needs 6 polls per 60 s generation (72 in all).
     assert timed.polls <= 12 * 2.5, timed.polls
 
+
+
+def test_a_download_that_is_not_a_video_fails_and_retry_refetches_it(
+    spec_factory: Callable[..., FakeSpec], tmp_path: Path
+) -> None:
+    """An HTML page where a video should be fails at probe; --retry-failed downloads the
+    same paid generation again instead of resubmitting it."""
+    scripted = ScriptedApi()
+    html = {"on": True}
+
+    def cdn(request: httpx.Request) -> httpx.Response:
+        if html["on"]:
+            return httpx.Response(200, content=b"<html>Access denied</html>")
+        return scripted.cdn(request)
+
+    spec = spec_factory([1], provider="aimlapi")
+    transports = Transports(
+        api=httpx.MockTransport(scripted.api), download=httpx.MockTransport(cdn)
+    )
+
+    def run(**flags: Any) -> RunSummary:
+        clock = VirtualClock()
+        opts = RunOptions(output_dir=tmp_path / "outputs", seed=0, **flags)
+        return clock.run(
+            execute([(spec, list(spec.requests))], opts, clock=clock,
+                    environ={"AIMLAPI_API_KEY": KEY}, transports=transports)
+        )
+
+    (report,) = run().reports
+    assert report.outcome == "failed" and "not a video" in (report.reason or "")
+    folder = tmp_path / "outputs" / spec.name
+    assert not (folder / spec.requests[0].output).exists()
+    (state,) = read_state(folder).values()
+    assert state.stage == "probe"
+    html["on"] = False
+    assert run(retry_failed=True).exit_code == 0
+    assert scripted.created == 1  # fetched again, not paid again
+
+
+def test_plain_http_video_url_from_a_real_provider_is_refused(
+    spec_factory: Callable[..., FakeSpec], tmp_path: Path
+) -> None:
+    """A non-loopback http:// video URL is never fetched: the request fails, no download."""
+    scripted = ScriptedApi()
+
+    def api(request: httpx.Request) -> httpx.Response:
+        response = scripted.api(request)
+        if request.method == "GET" and b"https://cdn" in response.content:
+            body = json.loads(response.content.replace(b"https://cdn", b"http://cdn"))
+            return httpx.Response(200, json=body)
+        return response
+
+    spec = spec_factory([1], provider="aimlapi")
+    clock = VirtualClock()
+    transports = Transports(
+        api=httpx.MockTransport(api), download=httpx.MockTransport(scripted.cdn)
+    )
+    summary = clock.run(
+        execute([(spec, list(spec.requests))], RunOptions(output_dir=tmp_path / "o", seed=0),
+                clock=clock, environ={"AIMLAPI_API_KEY": KEY}, transports=transports)
+    )
+    (report,) = summary.reports
+    assert report.outcome == "failed"
+    assert "https" in (report.reason or "")
+    assert not any(r.url.host == "cdn.example.test" for r in scripted.seen)
