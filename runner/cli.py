@@ -71,6 +71,63 @@ def schema() -> None:
     click.echo((schemas_dir() / "spec.schema.json").read_text(encoding="utf-8"), nl=False)
 
 
+@cli.command()
+@PATHS
+def validate(paths: tuple[Path, ...]) -> None:
+    """Check specs: schema, model parameters, templates, images, output paths.
+
+    Exit 0 when every spec is valid; 2 with one `file:line:col: problem — fix` line per
+    problem otherwise. Nothing is written and no API is called.
+    """
+    from runner.spec import load_specs
+
+    with _errors_to_exit():
+        specs = load_specs(list(paths))
+        for spec in specs:
+            click.echo(f"ok: {spec.display} ({spec.name}: {len(spec.requests)} requests)")
+
+
+@cli.command()
+@PATHS
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (requests, counts).")
+@click.option("--sandbox", is_flag=True, help="Plan for the embedded emulator (as `run --sandbox`).")
+@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("outputs"), show_default=True, help="Root of the output tree.")
+@click.option("--only", multiple=True, metavar="KEY=VALUE",
+              help="Plan only requests whose matrix axis, parameter, job or id equals VALUE.")
+@click.option("--force", is_flag=True, help="Show what `run --force` would regenerate.")
+@click.option("--retry-failed", is_flag=True, help="Show what `run --retry-failed` would retry.")
+def plan(paths: tuple[Path, ...], as_json: bool, sandbox: bool, output_dir: Path,
+         only: tuple[str, ...], force: bool, retry_failed: bool) -> None:
+    """Show what a run would do, per request: new, done, pending, failed, orphaned.
+
+    Reads the manifest in <output-dir>/<spec name>/ and never calls the API. With
+    --json, prints one object: `requests` (id, spec, job, status, reason, output,
+    payload: the exact body a run would POST, local images as sha256: references),
+    `counts` and `video_seconds`.
+    """
+    import json
+
+    from runner.planning import build_plan
+    from runner.spec import load_specs
+
+    with _errors_to_exit():
+        specs = load_specs(list(paths), provider_override="sandbox" if sandbox else None)
+        result = build_plan(specs, output_dir, only=only, force=force, retry_failed=retry_failed)
+        if as_json:
+            click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+            return
+        for entry in result.entries:
+            reason = "" if entry.reason == entry.status else f"  ({entry.reason})"
+            click.echo(f"{entry.status:<8} {entry.id}  {entry.output}{reason}")
+        counts = ", ".join(f"{n} {status}" for status, n in result.counts.items() if n)
+        click.echo(
+            f"{len(result.entries)} requests: {counts or 'none'} — "
+            f"{result.seconds_to_generate:g} s of video to generate "
+            f"(of {result.video_seconds:g} s in the specs)"
+        )
+
+
 @cli.group()
 def sandbox() -> None:
     """The embedded API emulator (offline, renders real H.264 videos)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +27,18 @@ class LocalImage:
     width: int
     height: int
     size: int  # bytes
+    # The bytes of an image written in the spec as a literal data: URI (then `path` is
+    # the spec file); None for image files, which are read when needed.
+    data: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def ref(self) -> str:
         return IMAGE_REF_PREFIX + self.sha256
 
     def data_uri(self) -> str:
-        """Read the file and return it as a base64 `data:` URI."""
-        encoded = base64.b64encode(self.path.read_bytes()).decode("ascii")
+        """Read the file (or use the literal bytes) and return a base64 `data:` URI."""
+        raw = self.data if self.data is not None else self.path.read_bytes()
+        encoded = base64.b64encode(raw).decode("ascii")
         return f"data:{self.mime};base64,{encoded}"
 
 

@@ -1,0 +1,428 @@
+"""Jinja templates for spec values, rendered in a sandbox with bounded output.
+
+Spec files come from pull requests and run in CI, so a template is untrusted code:
+
+- `ImmutableSandboxedEnvironment`: no access to Python internals (`__class__`, ...),
+  no mutation of lists and dicts; `StrictUndefined`: an unknown name is an error.
+- A string that is exactly one `{{ expression }}` keeps the value's type
+  (`"{{ seed }}"` renders the int 7, not "7").
+- Bounded work: statements that loop or recurse (`for`, `macro`, `call`, `include`,
+  ...) are refused; every operation that can grow a value (`*`, `**`, `+`, `%`, `~`,
+  `join`, `replace`, `format`, ...) is checked *before* it runs against a per-render
+  budget, so `'x' * 10**10` or doubling a string 40 times fails at once instead of
+  exhausting memory. Rendered values are at most `MAX_RENDERED` characters.
+- Deterministic: `random` and `lipsum` are removed; the same inputs render the same.
+
+Rendering is a pure function of the names a template references, so results are
+cached by those values: a 100,000-request matrix renders a prompt that only uses
+`creature` once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from jinja2 import meta, nodes
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.filters import make_attrgetter
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+MAX_RENDERED = 100_000  # characters in one rendered value
+MAX_WORK = 1_000_000  # characters/items all growing operations of one render may make
+MAX_INT_BITS = 4096  # integers beyond ~1200 digits are never a sensible spec value
+MAX_TEMPLATE = 20_000  # characters of template source
+
+_WHOLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
+_FORMAT_WIDTH = re.compile(r"%[-#0 +]*(\d+|\*)?(?:\.(\d+|\*))?")
+_FORBIDDEN_STATEMENTS: dict[type[nodes.Node], str] = {
+    nodes.For: "for loops",
+    nodes.Macro: "macros",
+    nodes.CallBlock: "call blocks",
+    nodes.FilterBlock: "filter blocks",
+    nodes.Include: "include",
+    nodes.Import: "import",
+    nodes.FromImport: "import",
+    nodes.Extends: "extends",
+    nodes.Block: "blocks",
+}
+_SAFE_STR_METHODS = frozenset(
+    [
+        "lower",
+        "upper",
+        "title",
+        "capitalize",
+        "casefold",
+        "swapcase",
+        "strip",
+        "lstrip",
+        "rstrip",
+        "startswith",
+        "endswith",
+        "split",
+        "rsplit",
+        "splitlines",
+        "count",
+        "find",
+        "rfind",
+        "removeprefix",
+        "removesuffix",
+        "isdigit",
+        "isalpha",
+        "isalnum",
+        "isspace",
+        "islower",
+        "isupper",
+        "isnumeric",
+        "isdecimal",
+    ]
+)
+_SAFE_FILTERS = frozenset(
+    [
+        "abs",
+        "attr",
+        "capitalize",
+        "count",
+        "d",
+        "default",
+        "dictsort",
+        "e",
+        "escape",
+        "first",
+        "float",
+        "forceescape",
+        "groupby",
+        "int",
+        "items",
+        "join",
+        "last",
+        "length",
+        "list",
+        "lower",
+        "map",
+        "max",
+        "min",
+        "reject",
+        "rejectattr",
+        "replace",
+        "reverse",
+        "round",
+        "select",
+        "selectattr",
+        "sort",
+        "string",
+        "sum",
+        "title",
+        "tojson",
+        "trim",
+        "truncate",
+        "unique",
+        "upper",
+        "urlencode",
+        "wordcount",
+        "format",
+    ]
+)
+_SAFE_TESTS_REMOVED = ("in",)  # `select('in', big)` over a big range is quadratic
+
+
+class TemplateProblem(Exception):
+    """A template that cannot be compiled or rendered; the message says why."""
+
+
+class _Budget:
+    """Work left for the current render (one render at a time per environment)."""
+
+    def __init__(self) -> None:
+        self.left = MAX_WORK
+
+    def charge(self, amount: int, what: str) -> None:
+        if amount > MAX_RENDERED or amount > self.left:
+            msg = (
+                f"{what} would build a value of {amount:,} characters or items; "
+                f"templates are limited to {MAX_RENDERED:,}"
+            )
+            raise TemplateProblem(msg)
+        self.left -= amount
+
+
+def _size(value: Any) -> int:
+    """Return a cheap size estimate: characters of a string, items of a collection."""
+    if isinstance(value, str | list | tuple | dict | range):
+        return len(value)
+    return 1
+
+
+class _BoundedCodeGenerator(CodeGenerator):
+    """Compile `a ~ b` through the environment so concatenation is budgeted."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.bounded_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
+class SpecEnvironment(ImmutableSandboxedEnvironment):
+    """The sandbox spec templates render in."""
+
+    code_generator_class = _BoundedCodeGenerator
+    intercepted_binops = frozenset(["+", "*", "**", "%"])
+
+    def __init__(self) -> None:
+        super().__init__(
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=True,
+            cache_size=0,  # we cache compiled templates ourselves
+        )
+        self.budget = _Budget()
+        self.filters = {name: func for name, func in self.filters.items() if name in _SAFE_FILTERS}
+        self.filters["join"] = self._join
+        self.filters["replace"] = self._replace
+        self.filters["format"] = self._format
+        for name in _SAFE_TESTS_REMOVED:
+            self.tests.pop(name, None)
+        self.globals.pop("lipsum", None)
+
+    # -- budgeted operations -------------------------------------------------------
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            if isinstance(left, int) and isinstance(right, int):
+                self._check_bits(left.bit_length() + right.bit_length(), "*")
+            elif isinstance(right, int) and isinstance(left, str | list | tuple):
+                self.budget.charge(len(left) * max(right, 0), "'*'")
+            elif isinstance(left, int) and isinstance(right, str | list | tuple):
+                self.budget.charge(len(right) * max(left, 0), "'*'")
+        elif operator == "**":
+            if isinstance(left, int) and isinstance(right, int) and right > 0:
+                self._check_bits(max(left.bit_length(), 1) * right, "**")
+        elif operator == "+":
+            if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
+                self.budget.charge(len(left) + len(right), "'+'")
+        elif operator == "%" and isinstance(left, str):
+            self._check_format(left, right)
+        return super().call_binop(context, operator, left, right)
+
+    def bounded_concat(self, parts: tuple[Any, ...]) -> str:
+        texts = [str(part) for part in parts]
+        self.budget.charge(sum(len(text) for text in texts), "'~'")
+        return "".join(texts)
+
+    def _join(self, value: Any, d: str = "", attribute: Any = None) -> str:
+        items = [str(item) for item in value] if attribute is None else None
+        if items is None:
+            getter = make_attrgetter(self, attribute)
+            items = [str(getter(item)) for item in value]
+        self.budget.charge(sum(map(len, items)) + len(d) * len(items), "join")
+        return str(d).join(items)
+
+    def _replace(self, s: Any, old: str, new: str, count: int | None = None) -> str:
+        text = str(s)
+        hits = text.count(old) if old else len(text) + 1
+        if count is not None and count >= 0:
+            hits = min(hits, count)
+        self.budget.charge(len(text) + hits * max(len(new) - len(old), 0), "replace")
+        return text.replace(old, new, -1 if count is None else count)
+
+    def _format(self, value: str, *args: Any, **kwargs: Any) -> str:
+        if args and kwargs:
+            msg = "format takes positional or keyword arguments, not both"
+            raise TemplateProblem(msg)
+        self._check_format(str(value), args or kwargs)
+        return str(value) % (kwargs or args)
+
+    def _check_format(self, text: str, args: Any) -> None:
+        self.budget.charge(len(text) + sum(_size(a) for a in _as_tuple(args)), "'%'")
+        for match in _FORMAT_WIDTH.finditer(text):
+            for number in match.groups():
+                if number == "*" or (number is not None and int(number) > 100):
+                    msg = "a %-format width or precision above 100 is not allowed in specs"
+                    raise TemplateProblem(msg)
+
+    def _check_bits(self, bits: int, op: str) -> None:
+        if bits > MAX_INT_BITS:
+            msg = (
+                f"'{op}' would build an integer of about {bits:,} bits; the limit is "
+                f"{MAX_INT_BITS:,}"
+            )
+            raise TemplateProblem(msg)
+
+    # -- attribute policy ----------------------------------------------------------
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if isinstance(obj, str) and callable(value):
+            return attr in _SAFE_STR_METHODS  # no growing methods: center, zfill, format...
+        return bool(super().is_safe_attribute(obj, attr, value))
+
+    def wrap_str_format(self, value: Any) -> None:
+        return None  # str.format/format_map are refused by is_safe_attribute instead
+
+
+def _as_tuple(args: Any) -> tuple[Any, ...]:
+    if isinstance(args, tuple):
+        return args
+    if isinstance(args, Mapping):
+        return tuple(args.values())
+    return (args,)
+
+
+@dataclass(frozen=True)
+class Template:
+    """One compiled spec string: a constant, a typed expression, or a text template."""
+
+    source: str
+    names: frozenset[str]  # the variables it reads (for caching)
+    _render: Callable[[Mapping[str, Any]], Any] | None  # None: a constant
+
+    @property
+    def is_constant(self) -> bool:
+        return self._render is None
+
+
+class Renderer:
+    """Compile and render spec templates, caching both."""
+
+    def __init__(self) -> None:
+        self.env = SpecEnvironment()
+        self._compiled: dict[str, Template] = {}
+        self._results: dict[tuple[str, tuple[Any, ...]], Any] = {}
+
+    def compile(self, source: str) -> Template:
+        """Return the compiled template for `source`; raise `TemplateProblem` if bad."""
+        cached = self._compiled.get(source)
+        if cached is None:
+            cached = self._compile(source)
+            self._compiled[source] = cached
+        return cached
+
+    def _compile(self, source: str) -> Template:
+        if "{{" not in source and "{%" not in source and "{#" not in source:
+            return Template(source, frozenset(), None)
+        if len(source) > MAX_TEMPLATE:
+            msg = f"the template is {len(source):,} characters; the limit is {MAX_TEMPLATE:,}"
+            raise TemplateProblem(msg)
+        ast = self._guard(lambda: self.env.parse(source))
+        for node_type, what in _FORBIDDEN_STATEMENTS.items():
+            if ast.find(node_type) is not None:
+                msg = f"{what} are not allowed in spec templates (they can run unbounded)"
+                raise TemplateProblem(msg)
+        names = frozenset(self._guard(lambda: meta.find_undeclared_variables(ast)))
+        whole = _WHOLE_EXPRESSION.match(source)
+        if whole and "{{" not in whole["expr"] and "{%" not in whole["expr"]:
+            expression = self._guard(
+                lambda: self.env.compile_expression(whole["expr"], undefined_to_none=False)
+            )
+
+            def render_expression(context: Mapping[str, Any]) -> Any:
+                value = expression(**context)
+                if isinstance(value, jinja2.Undefined):
+                    str(value)  # StrictUndefined raises UndefinedError with the name
+                return _plain(value)
+
+            return Template(source, names, render_expression)
+        template = self._guard(lambda: self.env.from_string(source))
+
+        def render_text(context: Mapping[str, Any]) -> str:
+            pieces: list[str] = []
+            total = 0
+            for piece in template.generate(context):
+                total += len(piece)
+                if total > MAX_RENDERED:
+                    msg = f"the rendered text passes {MAX_RENDERED:,} characters"
+                    raise TemplateProblem(msg)
+                pieces.append(piece)
+            return "".join(pieces)
+
+        return Template(source, names, render_text)
+
+    @staticmethod
+    def _guard(build: Callable[[], Any]) -> Any:
+        try:
+            return build()
+        except jinja2.TemplateSyntaxError as exc:
+            text = exc.message or "invalid template"
+            if text.startswith(("No filter named", "No test named")):
+                text += " (spec templates offer: " + ", ".join(sorted(_SAFE_FILTERS)) + ")"
+            msg = f"template syntax error: {text}"
+            raise TemplateProblem(msg) from None
+
+    def render(self, template: Template, context: Mapping[str, Any]) -> Any:
+        """Render `template` with `context`; raise `TemplateProblem` with the reason."""
+        if template._render is None:
+            return template.source
+        frozen = tuple(_freeze(context.get(name, _MISSING)) for name in sorted(template.names))
+        key = (template.source, frozen)
+        cached = self._results.get(key, _MISSING)
+        if cached is not _MISSING:
+            return cached
+        self.env.budget = _Budget()
+        try:
+            value = template._render(context)
+        except TemplateProblem:
+            raise
+        except jinja2.UndefinedError as exc:
+            raise TemplateProblem(_undefined_message(exc, context)) from None
+        except jinja2.TemplateError as exc:
+            msg = f"template error: {exc.message or exc}"
+            raise TemplateProblem(msg) from None
+        except (ArithmeticError, TypeError, ValueError, LookupError, RecursionError) as exc:
+            msg = f"template error: {type(exc).__name__}: {exc}"
+            raise TemplateProblem(msg) from None
+        self._results[key] = value
+        return value
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING = _Missing()
+
+
+def _freeze(value: Any) -> Any:
+    """Return a hashable key for a context value (types kept apart: 1, 1.0, True)."""
+    if isinstance(value, str | int | float | bool | None | _Missing):
+        return (type(value), value)
+    return json.dumps(value, sort_keys=True, default=repr)
+
+
+def _plain(value: Any) -> Any:
+    """Return a typed expression's value as JSON data, or raise if it is not data."""
+    if isinstance(value, str | bool | int | float) or value is None:
+        if isinstance(value, str) and len(value) > MAX_RENDERED:
+            msg = f"the value passes {MAX_RENDERED:,} characters"
+            raise TemplateProblem(msg)
+        return value
+    if isinstance(value, list | tuple | range):
+        if len(value) > MAX_RENDERED:
+            msg = f"the value has more than {MAX_RENDERED:,} items"
+            raise TemplateProblem(msg)
+        return [_plain(item) for item in value]
+    if isinstance(value, Mapping):
+        if len(value) > MAX_RENDERED:
+            msg = f"the value has more than {MAX_RENDERED:,} items"
+            raise TemplateProblem(msg)
+        return {str(k): _plain(v) for k, v in value.items()}
+    msg = f"the expression gives a {type(value).__name__}, not data (text, number, list...)"
+    raise TemplateProblem(msg)
+
+
+def _undefined_message(exc: jinja2.UndefinedError, context: Mapping[str, Any]) -> str:
+    text = exc.message or str(exc)
+    match = re.match(r"'([^']+)' is undefined", text)
+    if match is None:
+        return f"template error: {text}"
+    name = match[1]
+    known = sorted(k for k in context if not k.startswith("_"))
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "define it under vars or as a matrix axis"
+    return f"{name!r} is undefined — {hint} (known: {', '.join(known) or 'none'})"
