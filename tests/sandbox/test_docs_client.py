@@ -86,9 +86,10 @@ def test_docs_example_client_runs_against_sandbox_serve(
     assert video.headers["Content-Type"] == "video/mp4"
     path = tmp_path / "dragon.mp4"
     path.write_bytes(video.content)
-    with av.open(str(path)) as container:
+    with av.open(str(path), "r") as container:
         stream = container.streams.video[0]
         assert (stream.codec_context.name, stream.width, stream.height) == ("h264", 160, 90)
+        assert container.duration is not None
         assert abs(container.duration / 1e6 - 5.0) <= 1 / 8
     stats = requests.get(base_url + "/_sandbox/stats", timeout=10).json()
     assert stats["submissions"] == 1 and stats["polls"] >= 2 and stats["downloads"] == 1
