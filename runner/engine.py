@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -30,7 +30,7 @@ import httpx
 from runner.api import ApiClient, download_client
 from runner.clock import Clock, SystemClock
 from runner.durable import remove_partials
-from runner.errors import UsageError
+from runner.errors import AuthError, UsageError
 from runner.lifecycle import Outcome, Result, Shared, SpecRun, collect, submit
 from runner.manifest import Manifest, RequestState, parse_ts, verify
 from runner.polling import PollScheduler, PollSettings
@@ -154,7 +154,7 @@ class _Counter:
     """The live tally, pushed to the reporter on every change."""
 
     reporter: Reporter
-    tally: Tally = field(default_factory=Tally)
+    tally: Tally
 
     def change(self, **delta: int) -> None:
         values = {name: getattr(self.tally, name) + d for name, d in delta.items()}
@@ -293,7 +293,6 @@ async def _run_work(
 ) -> list[RequestReport]:
     """Take every action with `options.concurrency` workers; return one report each."""
     reports: dict[int, RequestReport] = {}
-    counter = _Counter(reporter)
     queue: list[int] = []
     initial = Tally(total=len(work))
     for index, item in enumerate(work):
@@ -310,34 +309,33 @@ async def _run_work(
             queue.append(index)
     # Resumed generations first: they are already paid for and in flight.
     queue.sort(key=lambda i: work[i].action != Action.COLLECT)
-    counter.tally = initial
+    counter = _Counter(reporter, initial)
     reporter.start(initial)
     try:
         if queue:
-            await _run_queue(
-                work, queue, reports, counter, endpoints, options, clock, reporter, rng, transports
-            )
+            shared = _shared(endpoints, options, clock, reporter, rng, transports)
+            try:
+                await _Workers(shared, work, reports, counter).run(queue, options.concurrency)
+            finally:
+                clients = shared.clients.values()
+                await asyncio.gather(*(c.aclose() for c in clients), shared.downloads.aclose())
     finally:
         reporter.stop()
     return [reports[i] for i in range(len(work)) if i in reports]
 
 
-async def _run_queue(
-    work: list[_Work],
-    queue: list[int],
-    reports: dict[int, RequestReport],
-    counter: _Counter,
+def _shared(
     endpoints: Mapping[str, tuple[str, str, str | None]],
     options: RunOptions,
     clock: Clock,
     reporter: Reporter,
     rng: random.Random,
     transports: Transports,
-) -> None:
-    """Run the queued actions; 401/403 (AuthError) cancels everything at once."""
-    uses_sandbox = any(base for base, _, env in endpoints.values() if env is None)
+) -> Shared:
+    """Build the clients, the poll scheduler and the policies the workers share."""
+    uses_sandbox = any(env is None for _, _, env in endpoints.values())
     poll = options.poll or (SANDBOX_POLL if uses_sandbox else REAL_POLL)
-    keepalive = max(120.0, poll.ceiling * 2)
+    keepalive = max(120.0, poll.ceiling * 2)  # polls reuse their connection
     clients = {
         name: ApiClient(
             name,
@@ -351,10 +349,9 @@ async def _run_queue(
         )
         for name, (base, key, env) in endpoints.items()
     }
-    downloads = download_client(max_in_flight=options.concurrency, transport=transports.download)
-    shared = Shared(
+    return Shared(
         clients=clients,
-        downloads=downloads,
+        downloads=download_client(max_in_flight=options.concurrency, transport=transports.download),
         scheduler=PollScheduler(poll, rng),
         poll=poll,
         policy=options.retry,
@@ -364,36 +361,63 @@ async def _run_queue(
         download_attempts=options.download_attempts,
         url_refreshes=options.url_refreshes,
     )
-    pending = iter(queue)
 
-    async def worker() -> None:
-        for index in pending:  # a shared iterator: each index is taken by one worker
-            item = work[index]
-            counter.change(running=1)
-            result = await _take(shared, item)
-            field_name = {
-                Outcome.DONE: "done",
-                Outcome.FAILED: "failed",
-                Outcome.UNKNOWN: "unknown",
-            }.get(result.outcome, "skipped")
-            counter.change(running=-1, **{field_name: 1})
-            reports[index] = _report(item, result.outcome.value, result.reason, result)
+
+_TALLY_FIELD = {Outcome.DONE: "done", Outcome.FAILED: "failed", Outcome.UNKNOWN: "unknown"}
+
+
+@dataclass
+class _Workers:
+    """The worker pool: each worker takes the next queued action until none is left."""
+
+    shared: Shared
+    work: list[_Work]
+    reports: dict[int, RequestReport]
+    counter: _Counter
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def run(self, queue: list[int], concurrency: int) -> None:
+        """Run the queue; on 401/403 stop at once, letting POSTs in flight hear back."""
+        pending = iter(queue)  # shared: each index is taken by exactly one worker
+        self.tasks = [
+            asyncio.create_task(self._worker(pending)) for _ in range(min(concurrency, len(queue)))
+        ]
+        try:
+            await asyncio.gather(*self.tasks)
+        except BaseException:
+            for task in self.tasks:
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+            raise
+        if self.shared.abort is not None:
+            raise self.shared.abort
+
+    async def _worker(self, pending: Iterator[int]) -> None:
+        for index in pending:
+            if self.shared.abort is not None:
+                return
+            item = self.work[index]
+            self.counter.change(running=1)
+            try:
+                result = await _take(self.shared, item)
+            except AuthError as exc:
+                self._abort(exc)
+                return
+            self.counter.change(running=-1, **{_TALLY_FIELD.get(result.outcome, "skipped"): 1})
+            self.reports[index] = _report(item, result.outcome.value, result.reason, result)
             if result.outcome in (Outcome.UNKNOWN, Outcome.TIMED_OUT):
-                reporter.note(f"{item.spec.display}: {item.request.output}: {result.reason}")
+                note = f"{item.spec.display}: {item.request.output}: {result.reason}"
+                self.shared.notify(note)
 
-    try:
-        async with asyncio.TaskGroup() as group:
-            for _ in range(min(options.concurrency, len(queue))):
-                group.create_task(worker())
-    except BaseExceptionGroup as group_error:
-        # Re-raise the first real cause (AuthError, StorageError, a bug) as itself, so the
-        # CLI's one error boundary sees what happened rather than a group.
-        first = group_error.exceptions[0]
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        raise first from None
-    finally:
-        await asyncio.gather(*(c.aclose() for c in clients.values()), downloads.aclose())
+    def _abort(self, exc: AuthError) -> None:
+        """Stop the run: no new request goes out; a POST already sent still hears back,
+        so its outcome is recorded instead of becoming unknown."""
+        if self.shared.abort is None:
+            self.shared.abort = exc
+        current = asyncio.current_task()
+        for task in self.tasks:
+            if task is not current and task not in self.shared.posting:
+                task.cancel()
 
 
 async def _take(shared: Shared, item: _Work) -> Result:

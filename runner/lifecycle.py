@@ -19,6 +19,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -101,6 +102,8 @@ class Shared:
     download_attempts: int = 3
     url_refreshes: int = 3
     stopped: dict[str, str] = field(default_factory=dict)  # provider -> why it stopped
+    abort: AuthError | None = None  # set on 401/403: nothing more is sent
+    posting: set[asyncio.Task[Any]] = field(default_factory=set)  # tasks awaiting a POST
     not_before: dict[str, float] = field(default_factory=dict)  # provider -> monotonic
 
     def stop_provider(self, provider: str, why: str) -> None:
@@ -133,9 +136,11 @@ async def submit(shared: Shared, spec: SpecRun, request: Request) -> str | Resul
         await shared.wait_gate(request.provider)
         if request.provider in shared.stopped:
             return Result(Outcome.NOT_RUN, shared.stopped[request.provider])
+        if shared.abort is not None:
+            return Result(Outcome.NOT_RUN, str(shared.abort))
         manifest.record_submitting(request, spec.image_refs(request))
         try:
-            generation_id = await client.create(request.endpoint, body)
+            generation_id = await _post(shared, client, request.endpoint, body)
         except AuthError:
             manifest.record_forgotten(rid, "refused by the API (401/403): nothing was created")
             raise
@@ -168,6 +173,19 @@ async def submit(shared: Shared, spec: SpecRun, request: Request) -> str | Resul
             return Result(Outcome.FAILED, reason)
         manifest.record_submitted(rid, generation_id)
         return generation_id
+
+
+async def _post(
+    shared: Shared, client: ApiClient, endpoint: str, body: Mapping[str, object]
+) -> str:
+    """Send one create; while it is out, a run-wide abort lets it hear back first."""
+    task = asyncio.current_task()
+    assert task is not None  # always called from a worker task
+    shared.posting.add(task)
+    try:
+        return await client.create(endpoint, body)
+    finally:
+        shared.posting.discard(task)
 
 
 @dataclass

@@ -390,3 +390,28 @@ def test_plain_http_video_url_from_a_real_provider_is_refused(
     assert report.outcome == "failed"
     assert "https" in (report.reason or "")
     assert not any(r.url.host == "cdn.example.test" for r in scripted.seen)
+
+
+def test_401_lets_posts_in_flight_hear_back_instead_of_leaving_unknowns(
+    spec_factory: Callable[..., FakeSpec], tmp_path: Path
+) -> None:
+    """With three POSTs out when the first 401 lands, none is cut off (no unknowns) and
+    no fourth request is sent."""
+    seen: list[httpx.Request] = []
+
+    async def api(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        await asyncio.sleep(0.01 * len(seen))  # answers arrive one after another
+        return _error(401, "Invalid API key")
+
+    spec = spec_factory([1, 2, 3, 4, 5, 6], provider="aimlapi")
+    clock = VirtualClock()
+    opts = RunOptions(output_dir=tmp_path / "outputs", concurrency=3, seed=0)
+    with pytest.raises(AuthError):
+        clock.run(
+            execute([(spec, list(spec.requests))], opts, clock=clock,
+                    environ={"AIMLAPI_API_KEY": KEY},
+                    transports=Transports(api=httpx.MockTransport(api)))
+        )
+    assert len(seen) == 3
+    assert read_state(tmp_path / "outputs" / spec.name) == {}
