@@ -31,6 +31,7 @@ from aiohttp import web
 
 from runner.clock import Clock, SystemClock
 from runner.errors import UsageError
+from runner.identity import canonical_json
 from runner.models import ModelInfo, catalog, get_model
 from runner.sandbox.cache import RenderCache
 from runner.sandbox.config import SandboxConfig
@@ -139,7 +140,7 @@ class Sandbox:
             return refused
         raw = await request.read()
         try:
-            body = json.loads(raw)
+            body = json.loads(raw, parse_constant=_reject_constant)
         except (ValueError, UnicodeDecodeError):
             return self._error(request, 400, "Body validation error: the body is not JSON")
         if not isinstance(body, dict):
@@ -205,7 +206,7 @@ class Sandbox:
         starts_at, ends_at = self._scheduler.schedule(now, config.latency, config.jitter)
         return Generation(
             id=str(uuid.uuid4()),
-            body_sha256=hashlib.sha256(_canonical_json(body)).hexdigest(),
+            body_sha256=hashlib.sha256(canonical_json(body)).hexdigest(),
             job=job,
             render_key=job.key(),
             submitted_at=now,
@@ -297,9 +298,9 @@ class Sandbox:
         response = web.StreamResponse(status=status, headers=headers)
         response.content_length = end - start
         await response.prepare(request)
-        self.stats.downloads += 1
         if request.method == "HEAD":
             return response
+        self.stats.downloads += 1
         if self._dice.fires("truncated_download"):
             self.stats.faults_injected["truncated_download"] += 1
             await response.write(clip[start : start + (end - start) // 2])
@@ -397,6 +398,8 @@ class Sandbox:
             response = self._error(request, exc.status, exc.reason)
         if response.status >= 400 and not request.path.startswith("/_sandbox/"):
             self.stats.rejected[response.status] += 1
+        if not response.prepared and "x-inference-id" not in response.headers:
+            response.headers["x-inference-id"] = str(uuid.uuid4())
         return response
 
     @web.middleware
@@ -453,6 +456,12 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"{where}: {message}"
 
 
+def _reject_constant(name: str) -> Any:
+    """Refuse NaN and Infinity, which Python's json accepts but JSON does not."""
+    msg = f"{name} is not JSON"
+    raise ValueError(msg)
+
+
 def _has_bearer(request: web.Request) -> bool:
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     return scheme.lower() == "bearer" and bool(key.strip())
@@ -472,11 +481,6 @@ def _iso(epoch: float) -> str:
     """Format a time like the API's error bodies: 2025-01-31T12:00:00.000Z."""
     moment = datetime.fromtimestamp(epoch, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def _canonical_json(value: Any) -> bytes:
-    """Serialize like runner.identity: sorted keys, no whitespace, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _cache_dir(config: SandboxConfig) -> Path | None:

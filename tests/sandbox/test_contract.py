@@ -109,6 +109,8 @@ def test_body_that_is_not_a_json_object_is_400(client: Client) -> None:
     auth = {"Authorization": "Bearer k"}
     assert_error(requests.post(url, data=b"{nope", headers=auth, timeout=10), 400, "not JSON")
     assert_error(requests.post(url, json=[1], headers=auth, timeout=10), 400, "object")
+    nan = b'{"model": "runway/gen4_turbo", "image_url": "https://a.b/c.png", "seed": NaN}'
+    assert_error(requests.post(url, data=nan, headers=auth, timeout=10), 400, "not JSON")
 
 
 @pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer   ", "Basic abc", "bearer"])
@@ -173,3 +175,14 @@ def test_range_request_returns_206_with_the_requested_bytes(client: Client) -> N
     assert partial.status_code == 206
     assert partial.content == video[100:]
     assert partial.headers["Content-Range"] == f"bytes 100-{len(video) - 1}/{len(video)}"
+
+
+def test_every_response_carries_an_inference_id(client: Client) -> None:
+    """Downloads, HEAD requests and the sandbox's own routes carry x-inference-id too."""
+    result, video = client.generate(body())
+    download = requests.get(result["video"][0], timeout=10)
+    assert download.headers["x-inference-id"] == result["id"]
+    head = requests.head(result["video"][0], timeout=10)
+    assert head.status_code == 200 and int(head.headers["Content-Length"]) == len(video)
+    assert requests.get(client.base_url + "/_sandbox/stats", timeout=10).headers["x-inference-id"]
+    assert client.stats()["downloads"] == 2  # two GETs; the HEAD is not a download
