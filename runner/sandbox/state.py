@@ -121,7 +121,7 @@ class StateStore:
                 "model": job.model, "width": job.width, "height": job.height,
                 "fps": job.fps, "duration": job.duration, "seed": job.seed,
                 "prompt": job.prompt, "image_sha256": job.image_sha256,
-                "has_image": job.image is not None,
+                "image": _sha(job.image) if job.image is not None else None,
                 "last_image": _sha(job.last_image) if job.last_image else None,
                 "mode": job.mode,
             },
@@ -141,10 +141,9 @@ class StateStore:
 
     def _generation(self, record: dict[str, Any], wall_offset: float) -> Generation:
         job = dict(record["job"])
-        image = self._load_image(job["image_sha256"]) if job.pop("has_image") else None
-        last = self._load_image(job["last_image"]) if job["last_image"] else None
-        job["last_image"] = last
-        render_job = RenderJob(image=image, **job)
+        job["image"] = self._load_image(job["image"]) if job["image"] else None
+        job["last_image"] = self._load_image(job["last_image"]) if job["last_image"] else None
+        render_job = RenderJob(**job)
         return Generation(
             id=record["id"],
             body_sha256=record["body_sha256"],
