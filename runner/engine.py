@@ -1,19 +1,12 @@
 """`runner run`: decide what each request needs, then submit, poll and download.
 
-A run opens (and locks) every spec's manifest, folds it, verifies finished videos and
-decides one action per selected request:
-
-    new, or --force / --retry-failed / --resubmit-unknown   → submit, then collect
-    pending (a generation id is recorded)                   → collect: poll, never resubmit
-    done, file verified                                     → nothing (no API call)
-    done, file missing or changed                           → collect: poll for a fresh URL
-    failed at download/probe, --retry-failed                → collect the paid generation again
-    failed, unknown (without the flags above)               → reported, nothing sent
-
-`--concurrency` workers take those actions in order (resumed generations first); it
-bounds how many generations this run has in flight at once (a paid API's concurrency
-tier: Runway's start at 1–20 per model), and the HTTP pool is sized above it. A failed
-request never stops the others; 401/403 stops the whole run at once.
+A run resolves every provider's base URL and key (a missing key stops it before any
+I/O), opens and locks every spec's manifest, and lets `runner.resume` decide one action
+per selected request. `--concurrency` workers then take those actions in order
+(resumed generations first); it bounds how many generations this run has in flight at
+once (a paid API's concurrency tier: Runway's start at 1–20 per model), and the HTTP
+pool is sized above it. A failed request never stops the others; 401/403 stops the
+whole run at once. At the end each spec's gallery is rebuilt (`write_gallery`).
 """
 
 from __future__ import annotations
@@ -29,16 +22,15 @@ import httpx
 
 from runner.api import ApiClient, download_client
 from runner.clock import Clock, SystemClock
-from runner.durable import remove_partials
 from runner.errors import AuthError, UsageError
 from runner.lifecycle import Outcome, Result, Shared, SpecRun, collect, submit
-from runner.manifest import Manifest, RequestState, parse_ts, verify
+from runner.manifest import Manifest, parse_ts
 from runner.polling import PollScheduler, PollSettings
 from runner.progress import Reporter, SilentReporter, Tally
 from runner.providers import api_key, get_provider
 from runner.request import LocalImage, Request
+from runner.resume import Action, Flags, Work, prepare
 from runner.retry import RetryPolicy
-from runner.sidecar import sidecar_for, sidecar_path, write_sidecar
 from runner.summary import RequestReport, RunSummary, SpecOutcome
 
 DEFAULT_CONCURRENCY = 4  # generations in flight; a modest tier for a paid API
@@ -105,50 +97,6 @@ class Transports:
     download: httpx.AsyncBaseTransport | None = None
 
 
-class Action:
-    """What a run does with one request (plain strings, for messages and tests)."""
-
-    SUBMIT = "submit"  # POST, then collect
-    COLLECT = "collect"  # poll the recorded generation, then download
-    SKIP = "skip"  # done and verified: nothing to do
-    REPORT = "report"  # failed / unknown without a flag: reported, nothing sent
-
-
-def decide(
-    state: RequestState | None, refetch: bool, options: RunOptions
-) -> tuple[str, str | None]:
-    """Return the action for one request and, for REPORT, why nothing is sent."""
-    if state is None:
-        return Action.SUBMIT, None
-    if state.status == "pending":
-        return Action.COLLECT, None
-    if state.status == "done":
-        if options.force:
-            return Action.SUBMIT, None
-        return (Action.COLLECT, None) if refetch else (Action.SKIP, None)
-    if state.status == "failed":
-        if options.retry_failed and state.stage in ("download", "probe") and state.generation_id:
-            return Action.COLLECT, None  # the generation was paid for: fetch it again
-        if options.retry_failed or options.force:
-            return Action.SUBMIT, None
-        return Action.REPORT, f"failed earlier: {state.reason} (use --retry-failed to retry)"
-    # unknown
-    if options.resubmit_unknown or options.force:
-        return Action.SUBMIT, None
-    why = (
-        f"outcome unknown: {state.reason} — check the provider's dashboard; "
-        "--resubmit-unknown submits it again (it may be billed twice)"
-    )
-    return Action.REPORT, why
-
-
-@dataclass
-class _Work:
-    spec: SpecRun
-    request: Request
-    action: str
-
-
 @dataclass
 class _Counter:
     """The live tally, pushed to the reporter on every change."""
@@ -160,34 +108,6 @@ class _Counter:
         values = {name: getattr(self.tally, name) + d for name, d in delta.items()}
         self.tally = replace(self.tally, **values)
         self.reporter.update(self.tally)
-
-
-def _prepare(spec_run: SpecRun, requests: Sequence[Request], options: RunOptions) -> list[_Work]:
-    """Fold, verify and repair one spec's folder; return the work its requests need."""
-    manifest = spec_run.manifest
-    remove_partials(spec_run.folder)
-    selected = {r.id for r in requests}
-    states = {rid: s for rid, s in manifest.state.items() if rid in selected}
-    checked = verify(states, spec_run.folder)
-    refetch = set(checked.refetch)
-    with manifest.group():
-        for rid, mtime_ns in checked.touched.items():
-            manifest.record_verified(rid, mtime_ns)
-    work: list[_Work] = []
-    for request in requests:
-        state = manifest.state.get(request.id)
-        action, _ = decide(state, request.id in refetch, options)
-        if action == Action.SKIP and state is not None and state.output is not None:
-            video = spec_run.folder / state.output
-            if not sidecar_path(video).exists():  # lost between its record and its write
-                write_sidecar(video, sidecar_for(state))
-        if state is not None and action == Action.COLLECT and state.status != "pending":
-            manifest.record_reset(request.id, "file missing or changed, or --retry-failed")
-        if state is not None and action == Action.SUBMIT:
-            why = "--force" if state.status == "done" or options.force else "user asked to retry"
-            manifest.record_forgotten(request.id, why)
-        work.append(_Work(spec_run, request, action))
-    return work
 
 
 async def execute(
@@ -217,7 +137,8 @@ async def execute(
             folder = options.output_dir / spec.name
             manifest = Manifest.open(folder, clock=clock)
             runs.append((SpecRun(spec.name, spec.display, folder, manifest, spec.images), requests))
-        work = [w for spec_run, requests in runs for w in _prepare(spec_run, requests, options)]
+        flags = Flags(options.force, options.retry_failed, options.resubmit_unknown)
+        work = [w for spec_run, requests in runs for w in prepare(spec_run, requests, flags)]
         reports = await _run_work(work, endpoints, options, clock, reporter, rng, transports)
         for spec_run, _ in runs:
             await asyncio.to_thread(write_gallery, spec_run.folder)
@@ -283,7 +204,7 @@ def _endpoints(
 
 
 async def _run_work(
-    work: list[_Work],
+    work: list[Work],
     endpoints: Mapping[str, tuple[str, str, str | None]],
     options: RunOptions,
     clock: Clock,
@@ -301,9 +222,8 @@ async def _run_work(
             initial = replace(initial, done=initial.done + 1)
         elif item.action == Action.REPORT:
             state = item.spec.manifest.state[item.request.id]
-            _, why = decide(state, False, options)
             outcome = "failed" if state.status == "failed" else "unknown"
-            reports[index] = _report(item, outcome, why)
+            reports[index] = _report(item, outcome, item.why)
             initial = replace(initial, **{outcome: getattr(initial, outcome) + 1})
         else:
             queue.append(index)
@@ -315,7 +235,7 @@ async def _run_work(
         if queue:
             shared = _shared(endpoints, options, clock, reporter, rng, transports)
             try:
-                await _Workers(shared, work, reports, counter).run(queue, options.concurrency)
+                await Workers(shared, work, reports, counter).run(queue, options.concurrency)
             finally:
                 clients = shared.clients.values()
                 await asyncio.gather(*(c.aclose() for c in clients), shared.downloads.aclose())
@@ -367,11 +287,11 @@ _TALLY_FIELD = {Outcome.DONE: "done", Outcome.FAILED: "failed", Outcome.UNKNOWN:
 
 
 @dataclass
-class _Workers:
+class Workers:
     """The worker pool: each worker takes the next queued action until none is left."""
 
     shared: Shared
-    work: list[_Work]
+    work: list[Work]
     reports: dict[int, RequestReport]
     counter: _Counter
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -420,7 +340,7 @@ class _Workers:
                 task.cancel()
 
 
-async def _take(shared: Shared, item: _Work) -> Result:
+async def _take(shared: Shared, item: Work) -> Result:
     """Take one action: submit then collect, or collect a recorded generation."""
     request = item.request
     manifest = item.spec.manifest
@@ -444,7 +364,7 @@ async def _take(shared: Shared, item: _Work) -> Result:
 
 
 def _report(
-    item: _Work, outcome: str, reason: str | None = None, result: Result | None = None
+    item: Work, outcome: str, reason: str | None = None, result: Result | None = None
 ) -> RequestReport:
     return RequestReport(
         id=item.request.id,
