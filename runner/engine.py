@@ -17,10 +17,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
-from runner.api import ApiClient, download_client
+from runner.api import ApiClient, download_client, is_loopback_url
 from runner.clock import Clock, SystemClock
 from runner.errors import AuthError, UsageError
 from runner.lifecycle import Outcome, Result, Shared, SpecRun, collect, submit
@@ -188,6 +189,8 @@ def _endpoints(
     environ: Mapping[str, str] | None,
 ) -> dict[str, tuple[str, str, str | None]]:
     """Resolve base URL and key of every provider the selection uses (before any I/O)."""
+    if options.base_url is not None:
+        check_base_url(options.base_url)
     out: dict[str, tuple[str, str, str | None]] = {}
     for _, requests in specs:
         for request in requests:
@@ -201,6 +204,20 @@ def _endpoints(
                 raise UsageError(msg)
             out[request.provider] = (base, key, provider.key_env)
     return out
+
+
+def check_base_url(url: str) -> None:
+    """Refuse a --base-url that is not http(s), or that would send the key in clear text."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        msg = f"--base-url {url!r} is not an http(s) URL — write e.g. http://127.0.0.1:8080"
+        raise UsageError(msg)
+    if parts.scheme == "http" and not is_loopback_url(url):
+        msg = (
+            f"--base-url {url!r} would send the API key unencrypted — use https, or plain "
+            "http only on this machine (127.0.0.1, localhost)"
+        )
+        raise UsageError(msg)
 
 
 async def _run_work(

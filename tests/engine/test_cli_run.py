@@ -130,3 +130,20 @@ def test_unknown_only_key_is_a_usage_error(spec: Path, tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "did you mean 'seed'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("localhost:8080", "not an http(s) URL"),
+        ("ftp://127.0.0.1", "not an http(s) URL"),
+        ("http://proxy.example.test:8080", "unencrypted"),
+    ],
+)
+def test_bad_base_url_is_a_usage_error(spec: Path, tmp_path: Path, url: str, message: str) -> None:
+    """A --base-url that is not http(s), or plain http off this machine, exits 2."""
+    result = CliRunner().invoke(
+        cli, ["run", str(spec), "--sandbox", "--base-url", url, "--output-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert message in result.stderr
