@@ -115,6 +115,10 @@ class ImageResolver:
             msg = f"image path {value!r} is absolute — write it relative to the spec file"
             raise ImageProblem(msg)
         candidate = self.folder / value
+        # Refuse a '..' escape before looking at the disk, so a spec cannot probe which
+        # files exist outside its tree; symlinks are checked again after resolving.
+        if not Path(os.path.normpath(candidate)).is_relative_to(self.root):
+            raise ImageProblem(self._outside(value))
         try:
             resolved = candidate.resolve(strict=True)
         except FileNotFoundError:
@@ -127,11 +131,7 @@ class ImageResolver:
             msg = f"image file {value!r} cannot be opened ({exc}) — check the path"
             raise ImageProblem(msg) from None
         if not resolved.is_relative_to(self.root):
-            msg = (
-                f"image path {value!r} leads outside {self.root} (via '..' or a symlink) — "
-                "keep images inside the spec's repository"
-            )
-            raise ImageProblem(msg)
+            raise ImageProblem(self._outside(value))
         try:
             info = resolved.stat()
         except OSError as exc:
@@ -152,6 +152,12 @@ class ImageResolver:
             msg = f"image file {value!r} cannot be read ({exc.strerror}) — check its permissions"
             raise ImageProblem(msg) from None
         return _checked(data, resolved, value, keep_bytes=False)
+
+    def _outside(self, value: str) -> str:
+        return (
+            f"image path {value!r} leads outside {self.root} (via '..' or a symlink) — "
+            "keep images inside the spec's repository (or its folder, outside git)"
+        )
 
     def _data_uri(self, value: str) -> LocalImage:
         match = _DATA_URI.match(value)

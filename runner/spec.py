@@ -403,7 +403,7 @@ def _explain_schema_error(error: Any) -> Iterator[tuple[DocPath, bool, str]]:
     advice = schema.get("x-hint")
     what = _what(keyword, instance, schema, error)
     if keyword == "not" and advice:
-        yield path, True, f"{_where_key(path)}: {advice}"
+        yield path, True, f"{_where_key(path)} is not allowed here — {advice}"
         return
     if keyword == "required":
         missing = error.message.split("'")[1] if "'" in error.message else "a key"
@@ -556,7 +556,8 @@ class _JobExpander:
         # Where to point when a parameter is missing: the params mapping, else the job.
         written = [p for p in ((*job.path, "params"), ("params",)) if p in parent.spec.doc.values]
         self.params_origin: DocPath = written[0] if written else job.path
-        self.broken = False  # a params or output template does not compile
+        self.broken = False  # a params template does not compile
+        self.output_broken = False
         self.params: list[tuple[str, Any, DocPath]] = []
         for key, (raw, origin) in job.params.items():
             compiled = self._compile_tree(raw, origin)
@@ -569,7 +570,7 @@ class _JobExpander:
                 self.output = (parent.renderer.compile(source), origin)
             except TemplateProblem as exc:
                 self.spec.at(origin, f"output: {exc}")
-                self.broken = True
+                self.output_broken = True
 
     def _compile_tree(self, raw: Any, origin: DocPath) -> Any:
         """Compile every string in a params value; None when a template is broken."""
@@ -667,6 +668,8 @@ class _JobExpander:
         rid: str,
         combo: Combination,
     ) -> str | None:
+        if self.output_broken:
+            return None
         if self.output is None:
             path = _default_output(
                 self.job.name if self.job.path else None, combo.values, self.parent.name

@@ -145,7 +145,7 @@ class _Budget:
         if amount > MAX_RENDERED or amount > self.left:
             msg = (
                 f"{what} would build a value of {amount:,} characters or items; "
-                f"templates are limited to {MAX_RENDERED:,}"
+                f"templates are limited to {MAX_RENDERED:,} — make the value smaller"
             )
             raise TemplateProblem(msg)
         self.left -= amount
@@ -234,7 +234,7 @@ class SpecEnvironment(ImmutableSandboxedEnvironment):
 
     def _format(self, value: str, *args: Any, **kwargs: Any) -> str:
         if args and kwargs:
-            msg = "format takes positional or keyword arguments, not both"
+            msg = "format takes positional or keyword arguments, not both — pick one"
             raise TemplateProblem(msg)
         self._check_format(str(value), args or kwargs)
         return str(value) % (kwargs or args)
@@ -244,14 +244,14 @@ class SpecEnvironment(ImmutableSandboxedEnvironment):
         for match in _FORMAT_WIDTH.finditer(text):
             for number in match.groups():
                 if number == "*" or (number is not None and int(number) > 100):
-                    msg = "a %-format width or precision above 100 is not allowed in specs"
+                    msg = "a %-format width or precision above 100 is not allowed — use a smaller one"
                     raise TemplateProblem(msg)
 
     def _check_bits(self, bits: int, op: str) -> None:
         if bits > MAX_INT_BITS:
             msg = (
                 f"'{op}' would build an integer of about {bits:,} bits; the limit is "
-                f"{MAX_INT_BITS:,}"
+                f"{MAX_INT_BITS:,} — use smaller numbers"
             )
             raise TemplateProblem(msg)
 
@@ -307,12 +307,18 @@ class Renderer:
         if "{{" not in source and "{%" not in source and "{#" not in source:
             return Template(source, frozenset(), None)
         if len(source) > MAX_TEMPLATE:
-            msg = f"the template is {len(source):,} characters; the limit is {MAX_TEMPLATE:,}"
+            msg = (
+                f"the template is {len(source):,} characters; the limit is {MAX_TEMPLATE:,} — "
+                "shorten it"
+            )
             raise TemplateProblem(msg)
         ast = self._guard(lambda: self.env.parse(source))
         for node_type, what in _FORBIDDEN_STATEMENTS.items():
             if ast.find(node_type) is not None:
-                msg = f"{what} are not allowed in spec templates (they can run unbounded)"
+                msg = (
+                    f"{what} are not allowed in spec templates (they can run unbounded) — "
+                    "use filters such as join, map or select instead"
+                )
                 raise TemplateProblem(msg)
         names = frozenset(self._guard(lambda: meta.find_undeclared_variables(ast)))
         whole = _WHOLE_EXPRESSION.match(source)
@@ -336,7 +342,7 @@ class Renderer:
             for piece in template.generate(context):
                 total += len(piece)
                 if total > MAX_RENDERED:
-                    msg = f"the rendered text passes {MAX_RENDERED:,} characters"
+                    msg = f"the rendered text passes {MAX_RENDERED:,} characters — shorten it"
                     raise TemplateProblem(msg)
                 pieces.append(piece)
             return "".join(pieces)
@@ -351,7 +357,7 @@ class Renderer:
             text = exc.message or "invalid template"
             if text.startswith(("No filter named", "No test named")):
                 text += " (spec templates offer: " + ", ".join(sorted(_SAFE_FILTERS)) + ")"
-            msg = f"template syntax error: {text}"
+            msg = f"template syntax error: {text} — check the {{{{ }}}} and {{% %}} pairs"
             raise TemplateProblem(msg) from None
 
     def render(self, template: Template, context: Mapping[str, Any]) -> Any:
@@ -371,10 +377,10 @@ class Renderer:
         except jinja2.UndefinedError as exc:
             raise TemplateProblem(_undefined_message(exc, context)) from None
         except jinja2.TemplateError as exc:
-            msg = f"template error: {exc.message or exc}"
+            msg = f"template error: {exc.message or exc} — use variables, filters and plain values"
             raise TemplateProblem(msg) from None
         except (ArithmeticError, TypeError, ValueError, LookupError, RecursionError) as exc:
-            msg = f"template error: {type(exc).__name__}: {exc}"
+            msg = f"template error: {type(exc).__name__}: {exc} — fix the expression"
             raise TemplateProblem(msg) from None
         self._results[key] = value
         return value
@@ -399,20 +405,23 @@ def _plain(value: Any) -> Any:
     """Return a typed expression's value as JSON data, or raise if it is not data."""
     if isinstance(value, str | bool | int | float) or value is None:
         if isinstance(value, str) and len(value) > MAX_RENDERED:
-            msg = f"the value passes {MAX_RENDERED:,} characters"
+            msg = f"the value passes {MAX_RENDERED:,} characters — shorten it"
             raise TemplateProblem(msg)
         return value
     if isinstance(value, list | tuple | range):
         if len(value) > MAX_RENDERED:
-            msg = f"the value has more than {MAX_RENDERED:,} items"
+            msg = f"the value has more than {MAX_RENDERED:,} items — make it smaller"
             raise TemplateProblem(msg)
         return [_plain(item) for item in value]
     if isinstance(value, Mapping):
         if len(value) > MAX_RENDERED:
-            msg = f"the value has more than {MAX_RENDERED:,} items"
+            msg = f"the value has more than {MAX_RENDERED:,} items — make it smaller"
             raise TemplateProblem(msg)
         return {str(k): _plain(v) for k, v in value.items()}
-    msg = f"the expression gives a {type(value).__name__}, not data (text, number, list...)"
+    msg = (
+        f"the expression gives a {type(value).__name__}, not data — make it give text, a "
+        "number, a list or a mapping"
+    )
     raise TemplateProblem(msg)
 
 
@@ -420,7 +429,7 @@ def _undefined_message(exc: jinja2.UndefinedError, context: Mapping[str, Any]) -
     text = exc.message or str(exc)
     match = re.match(r"'([^']+)' is undefined", text)
     if match is None:
-        return f"template error: {text}"
+        return f"template error: {text} — define it under vars or as a matrix axis"
     name = match[1]
     known = sorted(k for k in context if not k.startswith("_"))
     close = difflib.get_close_matches(name, known, n=1)
