@@ -45,6 +45,7 @@ from runner.schemas import validator_for
 
 FILES_PREFIX = "/files/"
 POLL_ERROR_STATUSES = (500, 502, 504)
+MAX_BODY_BYTES = 16 * 1024 * 1024  # a 7 MB data: URI (the schema's limit) must fit
 RENDER_WAIT = 2.0  # a poll after the generation's time waits this long for its clip
 DEFAULT_DURATION = 5  # Runway's default when the body gives none
 PLACEHOLDER_NOTE = (
@@ -73,6 +74,7 @@ class Sandbox:
         self._renders: dict[str, asyncio.Future[bytes | None]] = {}  # in flight, by render key
         self._rendered: set[str] = set()
         self._render_failures: dict[str, str] = {}
+        self._noticed: set[str] = set()  # generations some poll has answered `completed`
         self._store = StateStore(config.state_dir) if config.state_dir else None
         secret = self._store.signing_key() if self._store else uuid.uuid4().bytes * 2
         self._signer = UrlSigner(secret)
@@ -83,7 +85,9 @@ class Sandbox:
 
     def app(self) -> web.Application:
         """Build the aiohttp application serving this sandbox."""
-        app = web.Application(middlewares=[self._errors_mw, self._slow_mw])
+        app = web.Application(
+            middlewares=[self._errors_mw, self._slow_mw], client_max_size=MAX_BODY_BYTES
+        )
         for endpoint in sorted({m.endpoint for m in catalog().values()}):
             app.router.add_post(endpoint, self._create)
             app.router.add_get(endpoint, self._poll)
@@ -237,9 +241,13 @@ class Sandbox:
             pending = self._start_render(gen)  # early, so the clip is ready on time
             if phase is Phase.DONE and pending is not None:
                 await asyncio.wait([pending], timeout=RENDER_WAIT)
-        state = self._status(gen, self._now())
+        now = self._now()
+        state = self._status(gen, now)
         result: dict[str, Any] = {"id": gen.id, "status": state}
         if state == "completed":
+            if gen.id not in self._noticed:
+                self._noticed.add(gen.id)
+                self.stats.notice_delays.append(max(0.0, now - gen.ends_at))
             result["video"] = [self._signed_url(request, gen)]
             if gen.placeholder:
                 result["sandbox"] = {"placeholder_image": True, "message": PLACEHOLDER_NOTE}
@@ -389,7 +397,9 @@ class Sandbox:
 
     @web.middleware
     async def _errors_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Give aiohttp's own errors (404, 405) the API's body; count refusals."""
+        """Give aiohttp's own errors (404, 405) the API's body; count calls and refusals."""
+        if not request.path.startswith("/_sandbox/"):
+            self.stats.requests += 1
         try:
             response = await handler(request)
         except web.HTTPException as exc:

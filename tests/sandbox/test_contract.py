@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Callable
 from typing import Any
 
 import av
+import numpy as np
 import pytest
 import requests
+from PIL import Image
 
 from runner.sandbox import RunningSandbox
 from tests.sandbox.conftest import ENDPOINT, Client, body, png_data_uri
@@ -186,3 +189,14 @@ def test_every_response_carries_an_inference_id(client: Client) -> None:
     assert head.status_code == 200 and int(head.headers["Content-Length"]) == len(video)
     assert requests.get(client.base_url + "/_sandbox/stats", timeout=10).headers["x-inference-id"]
     assert client.stats()["downloads"] == 2  # two GETs; the HEAD is not a download
+
+
+def test_multi_megabyte_data_uri_is_accepted(client: Client) -> None:
+    """A data: URI of several MB (the API allows ~5 MB images) is not refused for its size."""
+    noise = np.random.default_rng(0).integers(0, 256, (900, 1200, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, "PNG", compress_level=0)
+    uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    assert len(uri) > 4_000_000
+    result, video = client.generate(body(image_url=uri))
+    assert result["status"] == "completed" and video[4:8] == b"ftyp"
