@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from typing import Any
 
@@ -14,6 +15,7 @@ class Stats:
 
     def reset(self) -> None:
         """Zero every counter."""
+        self.requests = 0  # every API call (create, poll, download), refused ones too
         self.submissions = 0
         self.duplicate_submissions = 0
         self.polls = 0
@@ -23,6 +25,9 @@ class Stats:
         self.submissions_by_body: Counter[str] = Counter()
         self.rejected: Counter[int] = Counter()
         self.faults_injected: Counter[str] = Counter()
+        # Seconds from a generation's end to the first poll answering `completed`: how
+        # late a client noticed. Only the server knows when a generation really ended.
+        self.notice_delays: list[float] = []
 
     def submission(self, body_sha256: str) -> None:
         """Count one accepted POST (a paid generation) by its canonical body."""
@@ -34,6 +39,7 @@ class Stats:
     def snapshot(self, generations: dict[str, int]) -> dict[str, Any]:
         """Return the counters as JSON-ready data, with generations counted by status."""
         return {
+            "requests": self.requests,
             "submissions": self.submissions,
             "duplicate_submissions": self.duplicate_submissions,
             "polls": self.polls,
@@ -44,4 +50,19 @@ class Stats:
             "rejected": {str(code): n for code, n in sorted(self.rejected.items())},
             "faults_injected": dict(sorted(self.faults_injected.items())),
             "generations": generations,
+            "notice_delay": _summary(self.notice_delays),
         }
+
+
+def _summary(values: list[float]) -> dict[str, float | int | None]:
+    """Count, mean, median, p90 and max of `values` (None when there are none)."""
+    if not values:
+        return {"count": 0, "mean": None, "median": None, "p90": None, "max": None}
+    ordered = sorted(values)
+    return {
+        "count": len(ordered),
+        "mean": round(statistics.fmean(ordered), 4),
+        "median": round(statistics.median(ordered), 4),
+        "p90": round(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))], 4),
+        "max": round(ordered[-1], 4),
+    }
