@@ -83,8 +83,15 @@ def layout(items: Sequence[GalleryItem]) -> list[Grid]:
     grids: list[Grid] = []
     for job, job_items in _group(items, lambda item: item.job).items():
         values = _axis_values(job_items)
-        # Most values first; ties keep declaration order (sorted() is stable).
-        varying = sorted((a for a in values if len(values[a]) > 1), key=lambda a: -len(values[a]))
+        # Most values first; ties keep declaration order (sorted() is stable). An axis
+        # whose value follows from an axis already placed (a matrix `include` that adds a
+        # subject per image) would only fill a diagonal: it is left to the captions.
+        multi = [a for a in values if len(values[a]) > 1]
+        candidates = sorted(multi, key=lambda a: -len(values[a]))
+        varying: list[str] = []
+        for axis in candidates:
+            if not any(_determines(job_items, placed, axis) for placed in varying):
+                varying.append(axis)
         col_axis = varying[0] if varying else None
         row_axis = varying[1] if len(varying) > 1 else None
         section_axes = varying[2:]
@@ -335,6 +342,16 @@ def _value_of(item: GalleryItem, axis: str | None) -> str:
     if axis is None:
         return ""
     return label(item.matrix[axis]) if axis in item.matrix else MISSING
+
+
+def _determines(items: Sequence[GalleryItem], axis: str, other: str) -> bool:
+    """Return whether each value of `axis` comes with a single value of `other`."""
+    seen: dict[str, str] = {}
+    for item in items:
+        value, follows = _value_of(item, axis), _value_of(item, other)
+        if seen.setdefault(value, follows) != follows:
+            return False
+    return True
 
 
 def _fixed_of(item: GalleryItem, axes: Sequence[str]) -> tuple[tuple[str, str], ...]:

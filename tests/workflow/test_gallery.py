@@ -70,15 +70,15 @@ def test_other_axes_become_sections_and_jobs_get_headings() -> None:
     assert all(len(t.find_all("figure")) == 6 for t in page.find_all("table"))
 
 
-def test_missing_axis_keys_from_include_get_their_own_column() -> None:
+def test_missing_axis_keys_from_include_get_their_own_label() -> None:
     """A matrix `include` combination lacking an axis is shown under "—", not dropped."""
-    items = [item({"seed": s, "ratio": "16:9"}) for s in (1, 2)]
+    items = [item({"seed": s, "ratio": r}) for s in (1, 2) for r in ("16:9", "9:16")]
     items.append(item({"seed": 42}, id="extra"))
-    grids = layout(items)
-    assert len(grids) == 1
-    assert grids[0].col_axis == "seed" and grids[0].cols == ("1", "2", "42")
-    assert grids[0].cells[("16:9", "1")][0].id == "seed1-ratio16x9"
-    assert [i.id for i in grids[0].cells[("—", "42")]] == ["extra"]
+    (grid,) = layout(items)
+    assert grid.col_axis == "seed" and grid.cols == ("1", "2", "42")
+    assert grid.row_axis == "ratio" and grid.rows == ("16:9", "9:16", "—")
+    assert grid.cells[("16:9", "1")][0].id == "seed1-ratio16x9"
+    assert [i.id for i in grid.cells[("—", "42")]] == ["extra"]
 
 
 def test_spec_text_is_escaped_everywhere() -> None:
