@@ -106,8 +106,6 @@ def plan(paths: tuple[Path, ...], as_json: bool, sandbox: bool, output_dir: Path
     payload: the exact body a run would POST, local images as sha256: references),
     `counts` and `video_seconds`.
     """
-    import json
-
     from runner.planning import build_plan
     from runner.spec import load_specs
 
@@ -115,7 +113,8 @@ def plan(paths: tuple[Path, ...], as_json: bool, sandbox: bool, output_dir: Path
         specs = load_specs(list(paths), provider_override="sandbox" if sandbox else None)
         result = build_plan(specs, output_dir, only=only, force=force, retry_failed=retry_failed)
         if as_json:
-            click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+            for piece in result.iter_json():
+                click.echo(piece, nl=False)
             return
         for entry in result.entries:
             reason = "" if entry.reason == entry.status else f"  ({entry.reason})"

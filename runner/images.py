@@ -23,7 +23,7 @@ import re
 import stat
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 from PIL import Image, UnidentifiedImageError
@@ -70,6 +70,7 @@ class ImageResolver:
         self.root = find_root(self.spec_path)
         self.folder = self.spec_path.resolve().parent
         self._cache: dict[str, str | LocalImage | ImageProblem] = {}
+        self._labels: dict[str, str] = {}
 
     def resolve(self, value: str) -> str | LocalImage:
         """Return the https URL unchanged, or the checked `LocalImage`; else raise."""
@@ -83,6 +84,15 @@ class ImageResolver:
         if isinstance(cached, ImageProblem):
             raise cached
         return cached
+
+    def resolve_labelled(self, value: str) -> tuple[str | LocalImage, str]:
+        """Return what `resolve` returns, and the image's short name for output paths."""
+        resolved = self.resolve(value)
+        label = self._labels.get(value)
+        if label is None:
+            label = image_label(value, resolved)
+            self._labels[value] = label
+        return resolved, label
 
     def _resolve(self, value: str) -> str | LocalImage:
         if not value.strip():
@@ -176,6 +186,16 @@ class ImageResolver:
             msg = "the data: URI holds invalid base64 — re-encode the image"
             raise ImageProblem(msg) from None
         return _checked(data, self.spec_path, "the data: URI", keep_bytes=True)
+
+
+def image_label(value: str, resolved: str | LocalImage) -> str:
+    """Return a short name for an image: its file stem, else part of its hash."""
+    if isinstance(resolved, LocalImage):
+        if resolved.data is not None:
+            return "data-" + resolved.sha256[:8]
+        return PurePosixPath(value).stem or resolved.sha256[:8]
+    stem = PurePosixPath(urlsplit(value).path).stem
+    return stem or "url"
 
 
 def _check_https(value: str) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -190,15 +190,33 @@ class Plan:
         """Seconds of video a run would pay for (the `new` requests)."""
         return sum(e.seconds for e in self.entries if e.status == "new")
 
-    def to_json(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
+        """Return everything but the per-request list."""
         return {
-            "specs": [dict(s) for s in self.specs],
-            "requests": [e.to_json() for e in self.entries],
             "counts": self.counts,
             "total": len(self.entries),
             "video_seconds": self.video_seconds,
             "video_seconds_to_generate": self.seconds_to_generate,
+            "specs": [dict(s) for s in self.specs],
         }
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the whole plan as one JSON-ready object (`runner plan --json`)."""
+        return {**self.summary(), "requests": [e.to_json() for e in self.entries]}
+
+    def iter_json(self) -> Iterator[str]:
+        """Yield `to_json()` as text in pieces, one request per line.
+
+        Streaming keeps a 100,000-request plan from becoming one huge string, and the
+        C JSON encoder (no indent) keeps it fast.
+        """
+        head = json.dumps(self.summary(), indent=2, ensure_ascii=False)
+        yield head[:-2] + ',\n  "requests": ['
+        for i, entry in enumerate(self.entries):
+            yield ("\n    " if i == 0 else ",\n    ") + json.dumps(
+                entry.to_json(), ensure_ascii=False
+            )
+        yield ("\n  ]" if self.entries else "]") + "\n}\n"
 
 
 def build_plan(
@@ -219,13 +237,16 @@ def build_plan(
     summaries: list[Mapping[str, Any]] = []
     for spec in specs:
         folder = output_root / spec.name
+        prefix = f"{folder}/"  # string joins: Path objects cost 100,000 times over
         known = states(folder)
         summaries.append(
             {
                 "name": spec.name,
                 "spec": spec.display,
                 "folder": str(folder),
-                "images": {f"sha256:{sha}": str(image.path) for sha, image in spec.images.items()},
+                "images": {
+                    f"sha256:{sha}": _display(image.path) for sha, image in spec.images.items()
+                },
             }
         )
         ids = {request.id for request in spec.requests}
@@ -244,7 +265,7 @@ def build_plan(
                     job=request.job,
                     status=status,
                     reason=reason,
-                    output=str(folder / request.output),
+                    output=prefix + request.output,
                     payload=request.body,
                     matrix=request.matrix,
                     request=request,
@@ -268,6 +289,14 @@ def build_plan(
                 )
             )
     return Plan(tuple(entries), tuple(summaries))
+
+
+def _display(path: Path) -> str:
+    """Return `path` relative to the working folder when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _status(

@@ -584,54 +584,77 @@ class _JobExpander:
     def run(self, combos: list[Combination]) -> None:
         if self.broken:
             return
+        # Params without templates are the same for every combination: settle them once.
+        self.fixed: dict[str, Any] = {"model": self.model.name}
+        self.dynamic: list[tuple[str, Any, DocPath]] = []
+        for key, compiled, origin in self.params:
+            if _is_constant(compiled):
+                self.fixed[key] = _normalize(_map_templates(compiled, lambda t: t.source))
+            else:
+                self.dynamic.append((key, compiled, origin))
+        self.param_keys = frozenset(key for key, _, _ in self.params) | {"model"}
+        self.fills: dict[tuple[str, ...], tuple[str, ...]] = {}
         for combo in combos:
             request = self._request(combo)
             if request is not None:
                 self.parent.requests.append(request)
 
+    def _origins(self, combo: Combination) -> dict[str, DocPath]:
+        """Return where each body key came from (only needed to report a problem)."""
+        origins: dict[str, DocPath] = {"model": self.job.model_path}
+        origins.update({key: origin for key, _, origin in self.params})
+        for key in self._fill_keys(combo.values):
+            origins[key] = combo.origins[key]
+        return origins
+
+    def _fill_keys(self, values: Mapping[str, Any]) -> tuple[str, ...]:
+        """Return the axes that fill request parameters (named like one, not in params)."""
+        names = tuple(values)
+        keys = self.fills.get(names)
+        if keys is None:
+            keys = tuple(
+                k for k in names if k in self.model_params and k not in self.param_keys
+            )
+            self.fills[names] = keys
+        return keys
+
     def _request(self, combo: Combination) -> Request | None:
         values = combo.values
-        context = dict(self.base_context)
+        context = self.base_context.copy()
         context.update(values)
         context["matrix"] = values
-        body: dict[str, Any] = {"model": self.model.name}
-        origins: dict[str, DocPath] = {"model": self.job.model_path}
+        body = self.fixed.copy()
         render = self.parent.renderer.render
         failed: set[str] = set()  # keys already reported; their other problems would repeat
-        for key, compiled, origin in self.params:
-            origins[key] = origin
+        for key, compiled, origin in self.dynamic:
             try:
                 body[key] = _normalize(_map_templates(compiled, lambda t: render(t, context)))
             except TemplateProblem as exc:
                 self.spec.at(origin, f"{_dotted(origin)}: {exc}")
                 failed.add(key)
-        for key, value in values.items():
-            if key in self.model_params and key not in origins:
-                body[key] = _normalize(value)
-                origins[key] = combo.origins[key]
+        for key in self._fill_keys(values):
+            body[key] = _normalize(values[key])
         shown: dict[str, Any] = {}
-        for key in self.image_fields.intersection(body):
-            value = body[key]
+        for key in self.model.image_fields:
+            value = body.get(key)
             if not isinstance(value, str):
-                continue  # the body schema reports the wrong type
+                continue  # absent, or a wrong type the body schema reports
             try:
-                resolved = self.parent.images.resolve(value)
+                resolved, shown[key] = self.parent.images.resolve_labelled(value)
             except ImageProblem as exc:
-                self.spec.at(origins[key], f"{key}: {exc}")
+                self.spec.at(self._origins(combo)[key], f"{key}: {exc}")
                 failed.add(key)
                 continue
             if isinstance(resolved, LocalImage):
                 self.parent.found_images[resolved.sha256] = resolved
                 body[key] = resolved.ref
-                shown[key] = _image_label(value, resolved)
-            else:
-                shown[key] = _image_label(value, None)
         provider, model, endpoint = self.job.provider, self.model.name, self.model.endpoint
         seed_derived = "seed" not in body
         if seed_derived:
             body["seed"] = derive_seed(provider, model, endpoint, body)
         issues = [i for i in self.validator.check(body) if not failed.intersection(i.keys)]
         if issues or failed:
+            origins = self._origins(combo)
             for issue in issues:
                 origin = origins.get(issue.key or "", self.params_origin)
                 if issue.at_key:
@@ -677,10 +700,14 @@ class _JobExpander:
             origin = self.job.matrix_path if combo.values else self.job.path
         else:
             template, origin = self.output
-            full = dict(context)
-            full.update(body)
-            full.update(shown)
-            full["id"] = rid
+            # Only the names the template reads: later sources win (shown images by stem).
+            full: dict[str, Any] = {}
+            for name in template.names:
+                for source in (context, body, shown):
+                    if name in source:
+                        full[name] = source[name]
+            if "id" in template.names:
+                full["id"] = rid
             try:
                 rendered = self.parent.renderer.render(template, full)
             except TemplateProblem as exc:
@@ -735,6 +762,16 @@ def _map_strings(value: Any, func: Any) -> Any:
     return value
 
 
+def _is_constant(value: Any) -> bool:
+    if isinstance(value, Template):
+        return value.is_constant
+    if isinstance(value, list):
+        return all(_is_constant(v) for v in value)
+    if isinstance(value, dict):
+        return all(_is_constant(v) for v in value.values())
+    return True
+
+
 def _map_templates(value: Any, func: Any) -> Any:
     if isinstance(value, Template):
         return func(value)
@@ -754,16 +791,6 @@ def _normalize(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _normalize(v) for k, v in value.items()}
     return value
-
-
-def _image_label(value: str, image: LocalImage | None) -> str:
-    """Return a short, path-safe name for an image: its file stem, else a hash."""
-    if image is not None and image.data is None:
-        return PurePosixPath(value).stem or image.sha256[:8]
-    if image is not None:
-        return "data-" + image.sha256[:8]
-    stem = PurePosixPath(value.split("?", 1)[0].split("#", 1)[0]).stem
-    return stem or "url"
 
 
 # ------------------------------------------------------------------------ output paths
@@ -797,13 +824,19 @@ def _default_output(job: str | None, values: Mapping[str, Any], spec_name: str) 
     return f"{job}/{stem}.mp4" if job else f"{stem}.mp4"
 
 
+_PLAIN_PATH = re.compile(r"^(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}/)*[A-Za-z0-9_-][A-Za-z0-9._-]{0,195}\.mp4$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _output_problem(path: str) -> str | None:
     """Return why `path` cannot be an output path, or None when it is fine."""
+    if len(path) <= MAX_OUTPUT_PATH and _PLAIN_PATH.match(path):
+        return None  # the common case, checked in one pass
     if not path or not path.strip():
         return "is empty — give a file name ending in .mp4"
     if len(path) > MAX_OUTPUT_PATH:
         return f"is longer than {MAX_OUTPUT_PATH} characters — shorten the template"
-    if any(ord(ch) < 32 or ch == "\x7f" for ch in path):
+    if _CONTROL.search(path):
         return "contains control characters — remove them"
     if "\\" in path:
         return "contains a backslash — use / between folders"
@@ -880,10 +913,10 @@ class _BodyValidator:
 
     def check(self, body: Mapping[str, Any]) -> list[_Issue]:
         """Return every problem with `body` (images may be sha256: references)."""
-        standin = {
-            k: IMAGE_STAND_IN if k in self.images and str(v).startswith("sha256:") else v
-            for k, v in body.items()
-        }
+        standin = dict(body)
+        for key in self.images.intersection(body):
+            if str(body[key]).startswith("sha256:"):
+                standin[key] = IMAGE_STAND_IN
         if not self.separable:
             return [self._issue(e) for e in self.full.iter_errors(standin)]
         keys = frozenset(standin)
@@ -892,17 +925,17 @@ class _BodyValidator:
             issues = [self._issue(e) for e in self.full.iter_errors(standin) if not e.path]
             self.by_keys[keys] = issues
         found = list(issues)
+        by_value = self.by_value
         for key, value in standin.items():
-            sub = self.sub.get(key)
-            if sub is None:
-                continue
-            cache_key = (key, _freeze(value))
-            cached = self.by_value.get(cache_key)
+            cache_key = (key, type(value), value) if type(value) in _SCALARS else (key, _freeze(value))
+            cached = by_value.get(cache_key)
             if cached is None:
+                sub = self.sub.get(key)
                 # One problem per value: "5" (text) needs no second line saying 5|10.
-                cached = [self._issue(e, key) for e in sub.iter_errors(value)][:1]
-                self.by_value[cache_key] = cached
-            found.extend(cached)
+                cached = [] if sub is None else [self._issue(e, key) for e in sub.iter_errors(value)][:1]
+                by_value[cache_key] = cached
+            if cached:
+                found.extend(cached)
         return found
 
     def _issue(self, error: Any, key: str | None = None) -> _Issue:
@@ -910,6 +943,9 @@ class _BodyValidator:
         if key is None and path:
             key, path = str(path[0]), path[1:]
         return _body_issue(self.model, key, path, error)
+
+
+_SCALARS = frozenset([str, int, float, bool, type(None)])
 
 
 def _freeze(value: Any) -> Any:

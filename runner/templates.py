@@ -25,6 +25,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import jinja2
@@ -282,6 +283,11 @@ class Template:
     names: frozenset[str]  # the variables it reads (for caching)
     _render: Callable[[Mapping[str, Any]], Any] | None  # None: a constant
 
+    @cached_property
+    def ordered(self) -> tuple[str, ...]:
+        """The names it reads, in a fixed order (the cache key's order)."""
+        return tuple(sorted(self.names))
+
     @property
     def is_constant(self) -> bool:
         return self._render is None
@@ -364,7 +370,7 @@ class Renderer:
         """Render `template` with `context`; raise `TemplateProblem` with the reason."""
         if template._render is None:
             return template.source
-        frozen = tuple(_freeze(context.get(name, _MISSING)) for name in sorted(template.names))
+        frozen = tuple([_freeze(context.get(name, _MISSING)) for name in template.ordered])
         key = (template.source, frozen)
         cached = self._results.get(key, _MISSING)
         if cached is not _MISSING:
