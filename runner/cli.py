@@ -90,7 +90,7 @@ def validate(paths: tuple[Path, ...]) -> None:
 @cli.command()
 @PATHS
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (requests, counts).")
-@click.option("--sandbox", is_flag=True, help="Plan for the embedded emulator (as `run --sandbox`).")
+@click.option("--sandbox", is_flag=True, help="Plan for the embedded emulator (as run --sandbox).")
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False),
               default=Path("outputs"), show_default=True, help="Root of the output tree.")
 @click.option("--only", multiple=True, metavar="KEY=VALUE",

@@ -87,13 +87,6 @@ def parse_axes(matrix: Mapping[str, Any], path: Path) -> list[Axis]:
     return axes
 
 
-def count_upper_bound(matrix: Mapping[str, Any], path: Path) -> int:
-    """Return how many combinations the product has, plus the include entries."""
-    axes = parse_axes(matrix, path)
-    product = math.prod(len(axis.values) for axis in axes) if axes else 0
-    return product + len(matrix.get("include", ()))
-
-
 def expand(matrix: Mapping[str, Any] | None, path: Path, limit: int) -> list[Combination]:
     """Expand a schema-valid matrix into combinations, or raise `MatrixError`.
 

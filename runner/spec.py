@@ -824,7 +824,9 @@ def _default_output(job: str | None, values: Mapping[str, Any], spec_name: str) 
     return f"{job}/{stem}.mp4" if job else f"{stem}.mp4"
 
 
-_PLAIN_PATH = re.compile(r"^(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}/)*[A-Za-z0-9_-][A-Za-z0-9._-]{0,195}\.mp4$")
+_PLAIN_PATH = re.compile(
+    r"^(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}/)*[A-Za-z0-9_-][A-Za-z0-9._-]{0,195}\.mp4$"
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -908,7 +910,7 @@ class _BodyValidator:
         self.properties: Mapping[str, Any] = schema.get("properties", {})
         self.separable = set(schema) <= _SEPARABLE and schema.get("additionalProperties") is False
         self.by_keys: dict[frozenset[str], list[_Issue]] = {}
-        self.by_value: dict[tuple[str, Any], list[_Issue]] = {}
+        self.by_value: dict[tuple[Any, ...], list[_Issue]] = {}
         self.sub = {key: self.full.evolve(schema=sub) for key, sub in self.properties.items()}
 
     def check(self, body: Mapping[str, Any]) -> list[_Issue]:
@@ -927,12 +929,14 @@ class _BodyValidator:
         found = list(issues)
         by_value = self.by_value
         for key, value in standin.items():
-            cache_key = (key, type(value), value) if type(value) in _SCALARS else (key, _freeze(value))
+            scalar = type(value) in _SCALARS
+            cache_key = (key, type(value), value) if scalar else (key, _freeze(value))
             cached = by_value.get(cache_key)
             if cached is None:
                 sub = self.sub.get(key)
+                errors = [] if sub is None else list(sub.iter_errors(value))
                 # One problem per value: "5" (text) needs no second line saying 5|10.
-                cached = [] if sub is None else [self._issue(e, key) for e in sub.iter_errors(value)][:1]
+                cached = [self._issue(e, key) for e in errors[:1]]
                 by_value[cache_key] = cached
             if cached:
                 found.extend(cached)

@@ -245,7 +245,7 @@ class SpecEnvironment(ImmutableSandboxedEnvironment):
         for match in _FORMAT_WIDTH.finditer(text):
             for number in match.groups():
                 if number == "*" or (number is not None and int(number) > 100):
-                    msg = "a %-format width or precision above 100 is not allowed — use a smaller one"
+                    msg = "%-format widths and precisions over 100 are refused — use a smaller one"
                     raise TemplateProblem(msg)
 
     def _check_bits(self, bits: int, op: str) -> None:

@@ -103,7 +103,8 @@ def test_not_utf8_and_oversized_specs(tmp_path: Path, run_cli: Callable[..., Res
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         f"error: {junk}:2:7: the spec is not UTF-8 text — save it as UTF-8",
-        f"error: {big}:1:1: the spec is 1,100,014 bytes; the limit is 1,048,576 — split it into several specs",
+        f"error: {big}:1:1: the spec is 1,100,014 bytes; the limit is 1,048,576 — split it "
+        "into several specs",
     ]
 
 
@@ -128,7 +129,11 @@ def test_bombs_fail_fast_in_a_memory_limited_process(name: str, corpus: Path) ->
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "runner", "validate", str(corpus / name)],
-        capture_output=True, text=True, timeout=60, preexec_fn=limit, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=limit,
+        check=False,
     )
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and "MemoryError" not in proc.stderr

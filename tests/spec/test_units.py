@@ -56,8 +56,14 @@ def test_provider_is_part_of_the_identity() -> None:
 def test_yaml_12_scalars_keep_ratios_as_text() -> None:
     """Unquoted 16:9 stays text (YAML 1.1 would read 969); no/on stay text; no dates."""
     data = load("r: 16:9\nw: [no, on, yes]\nd: 2024-01-01\nb: true\nn: ~\nh: 0x1f\n").data
-    assert data == {"r": "16:9", "w": ["no", "on", "yes"], "d": "2024-01-01", "b": True,
-                    "n": None, "h": 31}
+    assert data == {
+        "r": "16:9",
+        "w": ["no", "on", "yes"],
+        "d": "2024-01-01",
+        "b": True,
+        "n": None,
+        "h": 31,
+    }
 
 
 def test_positions_of_keys_and_values_are_one_based() -> None:
