@@ -1,0 +1,493 @@
+"""The fault and crash campaigns' machinery, shared by tests/faults/ and
+benchmarks/reliability.py: real `runner sandbox serve` and `runner run` processes.
+
+Nothing here is mocked. The sandbox is its own process (it outlives every kill of the
+runner, as the real API would, and with `--state-dir` it survives its own kill too);
+its `/_sandbox/stats` counts every accepted body, which is how a campaign proves that
+nothing was paid for twice. `audit()` checks an output folder the way a suspicious
+user would: every finished request's video is probed, hashed and compared with both
+the manifest and its sidecar; every other request must say why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from PIL import Image
+
+from runner.identity import canonical_json
+from runner.manifest import MANIFEST_NAME, read_state, sha256_file
+from runner.probe import NotAVideo, probe
+from runner.request import materialize
+from runner.sandbox.config import FAULT_KINDS
+from runner.spec import load_specs
+
+KEY_ENV = "AIMLAPI_API_KEY"
+TEST_KEY = "sk-faults-test-key-0000"  # what the runner sends; the sandbox takes any key
+RUN_TIMEOUT = 90.0  # seconds: a run that takes longer has hung (the campaign's bound)
+POLL_FLAGS = ("--poll-min", "0.05", "--poll-max", "0.3")
+
+
+def child_env(key: str = TEST_KEY, **extra: str) -> dict[str, str]:
+    """Return the environment of a runner child: the key set, no stray provider keys."""
+    env = {k: v for k, v in os.environ.items() if k not in (KEY_ENV, "APILAPLAS_API_KEY")}
+    env.update({KEY_ENV: key, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", **extra})
+    return env
+
+
+# --------------------------------------------------------------------------- the server
+
+
+class SandboxProcess:
+    """A `runner sandbox serve` subprocess that can be killed and brought back."""
+
+    def __init__(self, *args: str, state_dir: Path | None = None, log: Path | None = None):
+        self.args = list(args)
+        self.state_dir = state_dir
+        self.log = log
+        self.port = 0
+        self.base_url = ""
+        self.process: subprocess.Popen[str] | None = None
+        self.starts = 0
+
+    def start(self) -> str:
+        """Start the server (on the port it had before, if any); return its base URL."""
+        command = [sys.executable, "-m", "runner", "sandbox", "serve", "--port", str(self.port)]
+        if self.state_dir is not None:
+            command += ["--state-dir", str(self.state_dir)]
+        stderr = self.log.open("a") if self.log is not None else subprocess.DEVNULL
+        try:
+            self.process = subprocess.Popen(
+                [*command, *self.args],
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        finally:
+            if self.log is not None and not isinstance(stderr, int):
+                stderr.close()
+        assert self.process.stdout is not None
+        first = self.process.stdout.readline().strip()
+        if not first.startswith("serving on http://127.0.0.1:"):
+            self.process.kill()
+            msg = f"the sandbox did not start: {first!r}"
+            raise RuntimeError(msg)
+        self.base_url = first.removeprefix("serving on ")
+        self.port = int(self.base_url.rsplit(":", 1)[1])
+        self.starts += 1
+        return self.base_url
+
+    def kill(self) -> None:
+        """SIGKILL the server: connections drop, nothing is flushed on the way out."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def restart(self) -> None:
+        """Start again on the same port (the runner keeps its base URL)."""
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.start()
+                return
+            except RuntimeError:  # the port may linger for a moment after a kill
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Stop the server politely, or kill it."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if self.process is not None and self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def stats(self) -> dict[str, Any]:
+        """Return `GET /_sandbox/stats`."""
+        data: dict[str, Any] = httpx.get(f"{self.base_url}/_sandbox/stats", timeout=10).json()
+        return data
+
+    def reset_stats(self) -> None:
+        """Zero the counters (`DELETE /_sandbox/stats`)."""
+        httpx.delete(f"{self.base_url}/_sandbox/stats", timeout=10).raise_for_status()
+
+    def configure(self, **changes: Any) -> None:
+        """Change knobs at runtime (`POST /_sandbox/config`)."""
+        response = httpx.post(f"{self.base_url}/_sandbox/config", json=changes, timeout=10)
+        response.raise_for_status()
+
+    def set_faults(self, **faults: float | dict[str, float]) -> None:
+        """Make exactly `faults` active (every other kind off), counts restarted."""
+        wanted = {kind: {"rate": 0.0, "first": 0} for kind in FAULT_KINDS}
+        for kind, spec in faults.items():
+            wanted[kind] = spec if isinstance(spec, dict) else {"rate": float(spec), "first": 0}
+        self.configure(faults=wanted)
+
+
+# --------------------------------------------------------------------------- specs, runs
+
+
+def draw_image(path: Path, size: tuple[int, int] = (64, 36)) -> Path:
+    """Write a small real PNG (with a stripe, so the camera move shows)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.new("RGB", size, (90, 120, 160))
+    image.paste((220, 200, 40), (0, 0, size[0] // 3, size[1]))
+    image.save(path)
+    return path
+
+
+def write_spec(folder: Path, name: str, seeds: Sequence[int], prompt: str) -> Path:
+    """Write a spec `name` with one request per seed; return its path."""
+    draw_image(folder / "images" / "frame.png")
+    spec = folder / f"{name}.yaml"
+    spec.write_text(
+        "version: 1\n"
+        f"name: {name}\n"
+        "provider: aimlapi\n"
+        "model: runway/gen4_turbo\n"
+        f"matrix:\n  seed: {list(seeds)}\n"
+        "params:\n"
+        "  image_url: images/frame.png\n"
+        f"  prompt: {json.dumps(prompt)}\n"
+        '  ratio: "16:9"\n'
+        "  duration: 5\n"
+        'output: "seed-{{ seed }}.mp4"\n',
+        encoding="utf-8",
+    )
+    return spec
+
+
+def run_command(
+    spec: Path, base_url: str, out: Path, *extra: str, concurrency: int = 4
+) -> list[str]:
+    """Return the `runner run` command line of a campaign run."""
+    return [
+        sys.executable, "-m", "runner", "run", str(spec), "--base-url", base_url,
+        "--output-dir", str(out), "--concurrency", str(concurrency), *POLL_FLAGS, *extra,
+    ]
+
+
+def run_runner(
+    command: Sequence[str], cwd: Path, *, env: Mapping[str, str] | None = None,
+    timeout: float = RUN_TIMEOUT,
+) -> subprocess.CompletedProcess[str]:
+    """Run a runner command to its end; a hang past `timeout` raises TimeoutExpired."""
+    return subprocess.run(
+        list(command), cwd=cwd, env=dict(env or child_env()), capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )
+
+
+def expected_bodies(spec: Path) -> dict[str, str]:
+    """Return request id -> sha256 of the canonical body the server will be sent."""
+    out: dict[str, str] = {}
+    for loaded in load_specs([spec]):
+        for request in loaded.requests:
+            body = materialize(request.body, loaded.images)
+            out[request.id] = hashlib.sha256(canonical_json(body)).hexdigest()
+    return out
+
+
+# --------------------------------------------------------------------------- auditing
+
+
+@dataclass
+class Audit:
+    """What an output folder holds, checked file by file."""
+
+    done: list[str] = field(default_factory=list)  # verified request ids
+    reported: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (status, reason)
+    problems: list[str] = field(default_factory=list)  # broken promises, in words
+    parts: list[Path] = field(default_factory=list)  # leftover .part files
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def audit(folder: Path, *, expect_parts: bool = False) -> Audit:
+    """Check every request the manifest knows: a done one's video must be present, a
+    real H.264 video, and match the manifest and its sidecar (size, sha256); any other
+    must carry a reason. `read_state` raising means the manifest is unreadable."""
+    result = Audit()
+    states = read_state(folder)
+    for rid, state in sorted(states.items()):
+        if state.status != "done":
+            if not state.reason and state.status != "pending":
+                result.problems.append(f"{rid}: {state.status} without a reason")
+            result.reported[rid] = (state.status, state.reason or "")
+            continue
+        assert state.output is not None
+        video = folder / state.output
+        if not video.is_file():
+            result.problems.append(f"{rid}: done but {state.output} is missing")
+            continue
+        digest = sha256_file(video)
+        if digest != state.sha256 or video.stat().st_size != state.size:
+            result.problems.append(f"{rid}: {state.output} does not match the manifest")
+            continue
+        try:
+            facts = probe(video)
+        except NotAVideo as exc:
+            result.problems.append(f"{rid}: {state.output} is not a video: {exc}")
+            continue
+        if facts.codec != "h264":
+            result.problems.append(f"{rid}: {state.output} is {facts.codec}, not h264")
+        sidecar = video.with_suffix(".json")
+        try:
+            side = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            result.problems.append(f"{rid}: sidecar {sidecar.name} unreadable: {exc}")
+            continue
+        if side.get("sha256") != digest or side.get("id") != rid:
+            result.problems.append(f"{rid}: sidecar {sidecar.name} disagrees with the video")
+            continue
+        result.done.append(rid)
+    result.parts = sorted(folder.rglob("*.part"))
+    if result.parts and not expect_parts:
+        result.problems.append(f"leftover partial files: {[p.name for p in result.parts]}")
+    return result
+
+
+def duplicates(stats: Mapping[str, Any]) -> int:
+    """Accepted POSTs whose body had been accepted before (each a second payment)."""
+    return int(stats["duplicate_submissions"])
+
+
+# --------------------------------------------------------------------------- crashes
+
+
+def manifest_events(folder: Path) -> list[dict[str, Any]]:
+    """Return the complete records (a torn last line is ignored, as the runner does)."""
+    try:
+        data = (folder / MANIFEST_NAME).read_bytes()
+    except FileNotFoundError:
+        return []
+    events = []
+    for line in data.split(b"\n")[:-1]:
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            continue
+    return events
+
+
+def moment(folder: Path, events: list[dict[str, Any]]) -> str:
+    """Name what a run was doing from what it left: the phase a kill interrupted."""
+    if any(folder.rglob("*.part")):
+        return "download"
+    open_posts = {e["id"] for e in events if e["event"] == "submitting"} - {
+        e["id"] for e in events if e["event"] in ("submitted", "unknown", "failed", "forgotten")
+    }
+    if open_posts:
+        return "submit"
+    if not events:
+        return "start"
+    return "poll" if events[-1]["event"] in ("submitted", "completed") else "record"
+
+
+@dataclass
+class CrashStats:
+    """What a crash campaign did and found."""
+
+    kills: dict[str, int] = field(default_factory=dict)  # phase -> SIGKILLs landed there
+    runs: int = 0
+    unreadable: int = 0  # manifest could not be read after a kill (must stay 0)
+    partial_taken: int = 0  # a done record whose file did not match (must stay 0)
+    unknown: int = 0  # requests left unknown by a kill during their POST
+    unknown_accepted: int = 0  # ... of which the server had accepted (paid, no id)
+    resubmitted: int = 0  # unknowns the server never saw, resubmitted as a user would
+    final: Audit | None = None
+
+    @property
+    def total_kills(self) -> int:
+        return sum(self.kills.values())
+
+
+def kill_at_random(
+    command: Sequence[str], cwd: Path, folder: Path, rng: random.Random, *,
+    env: Mapping[str, str] | None = None, within: float = 3.0,
+    on_sample: Callable[[], None] | None = None,
+) -> tuple[bool, str]:
+    """Run `command` and SIGKILL it after a random delay in [0.6 s, `within`].
+
+    The lower bound skips Python's start-up (nothing happens then). Until the kill, the
+    manifest is read over and over (`on_sample`): it must be readable at every instant.
+    Returns (killed, phase it was in) — not killed when the run ended first.
+    """
+    delay = rng.uniform(0.6, within)
+    process = subprocess.Popen(
+        list(command), cwd=cwd, env=dict(env or child_env()),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    started = time.monotonic()
+    try:
+        while process.poll() is None:
+            if time.monotonic() - started >= delay:
+                process.send_signal(signal.SIGKILL)
+                process.wait(timeout=10)
+                return True, moment(folder, manifest_events(folder))
+            if on_sample is not None:
+                on_sample()
+            time.sleep(0.005)
+        return False, "ended"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def crash_campaign(
+    spec: Path, server: SandboxProcess, out: Path, rng: random.Random, *,
+    kills: int, concurrency: int = 3, within: float = 3.0, max_runs: int = 200,
+) -> CrashStats:
+    """Kill `runner run` `kills` times at random moments, resuming each time, then let
+    it finish; act as a user on requests left unknown (resubmit only those the server
+    never received). Return the tally and the final audit."""
+    folder = out / spec.stem
+    cwd = spec.parent
+    stats = CrashStats()
+    command = run_command(spec, server.base_url, out, concurrency=concurrency)
+
+    def sample() -> None:
+        try:
+            read_state(folder)
+        except Exception:  # noqa: BLE001 - any failure to read is what we count
+            stats.unreadable += 1
+
+    while stats.total_kills < kills and stats.runs < max_runs:
+        stats.runs += 1
+        killed, phase = kill_at_random(command, cwd, folder, rng, within=within, on_sample=sample)
+        if not killed:
+            # The run finished before the kill; start over from nothing for more kills.
+            break
+        stats.kills[phase] = stats.kills.get(phase, 0) + 1
+        after = audit(folder, expect_parts=True)  # a kill mid-download leaves a .part
+        stats.partial_taken += sum("does not match" in p or "not a video" in p
+                                   for p in after.problems)
+    stats.runs += 1
+    final = run_runner(command, cwd)
+    if final.returncode not in (0, 1):
+        msg = f"the resumed run failed: {final.returncode}\n{final.stdout}\n{final.stderr}"
+        raise AssertionError(msg)
+    bodies = expected_bodies(spec)
+    accepted = server.stats()["submissions_by_body"]
+    unknown = [rid for rid, s in read_state(folder).items() if s.status == "unknown"]
+    stats.unknown = len(unknown)
+    for rid in unknown:
+        if accepted.get(bodies[rid], 0):
+            stats.unknown_accepted += 1  # paid, id lost: the user's dashboard has it
+            continue
+        stats.resubmitted += 1
+        stats.runs += 1
+        again = run_runner([*command, "--resubmit-unknown", "--only", f"id={rid}"], cwd)
+        if again.returncode != 0:
+            msg = f"resubmitting {rid} failed:\n{again.stdout}\n{again.stderr}"
+            raise AssertionError(msg)
+    stats.final = audit(folder)
+    return stats
+
+
+# --------------------------------------------------------------------------- fault scenarios
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One kind of trouble the server makes, and what a run must still achieve."""
+
+    name: str
+    faults: Mapping[str, float | dict[str, float]]
+    knobs: Mapping[str, Any] = field(default_factory=dict)
+    all_done: bool = True  # transient trouble within the retry budget: every video arrives
+    reported: Mapping[str, int] = field(default_factory=dict)  # status -> exact count
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("429 storm with Retry-After", {"rate_limit": {"first": 6, "rate": 0.1}}),
+    Scenario("503 on submit", {"unavailable": {"first": 4}}),
+    Scenario("5xx on polls", {"poll_error": 0.4}),
+    Scenario(
+        "connection dropped after accepted POST", {"drop_after_accept": {"first": 1}},
+        all_done=False, reported={"unknown": 1},
+    ),
+    Scenario("truncated downloads", {"truncated_download": {"first": 2}}),
+    Scenario("expiring URLs", {"short_url": {"first": 3}}),
+    Scenario(
+        "failed generations", {"failed_generation": {"first": 1}},
+        all_done=False, reported={"failed": 1},
+    ),
+    Scenario("slow server", {"slow": 1.0}, knobs={"slow_seconds": 0.4}),
+    Scenario(
+        "everything at once",
+        {
+            "rate_limit": 0.15, "unavailable": 0.1, "poll_error": 0.2, "truncated_download": 0.1,
+            "short_url": 0.1, "failed_generation": 0.1, "drop_after_accept": 0.05, "slow": 0.1,
+        },
+        knobs={"slow_seconds": 0.2},
+        all_done=False,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """How one scenario's run ended and what the server saw."""
+
+    returncode: int
+    seconds: float
+    audit: Audit
+    stats: Mapping[str, Any]
+    rerun_submissions: int  # POSTs accepted by a second run of the same spec (must be 0)
+    output: str  # the runner's stdout + stderr
+
+    @property
+    def injected(self) -> int:
+        return sum(self.stats["faults_injected"].values())
+
+
+def run_scenario(
+    server: SandboxProcess, scenario: Scenario, folder: Path, seeds: Sequence[int],
+    *, tag: str = "",
+) -> ScenarioResult:
+    """Run one spec of `len(seeds)` requests through `scenario`'s faults, then run it
+    again without faults (a nightly rerun): that must submit nothing new."""
+    server.set_faults(**scenario.faults)
+    if scenario.knobs:
+        server.configure(**scenario.knobs)
+    server.reset_stats()
+    name = "".join(c if c.isalnum() else "-" for c in scenario.name.lower()).strip("-")
+    spec = write_spec(folder, name, seeds, f"fault campaign: {scenario.name} {tag}".strip())
+    out = folder / "outputs"
+    command = run_command(spec, server.base_url, out)
+    started = time.monotonic()
+    run = run_runner(command, folder)
+    seconds = time.monotonic() - started
+    stats = server.stats()
+    server.set_faults()
+    rerun = run_runner(command, folder)
+    after = server.stats()
+    return ScenarioResult(
+        returncode=run.returncode,
+        seconds=seconds,
+        audit=audit(out / name),
+        stats=stats,
+        rerun_submissions=after["submissions"] - stats["submissions"],
+        output=run.stdout + run.stderr + rerun.stdout + rerun.stderr,
+    )
