@@ -342,10 +342,17 @@ class Renderer:
             return Template(source, names, render_expression)
         template = self._guard(lambda: self.env.from_string(source))
 
+        template_globals = dict(template.globals)
+
         def render_text(context: Mapping[str, Any]) -> str:
+            # A shared context over our own dict: half the cost of generate(), which
+            # copies the globals into a fresh parent dict on every render.
+            variables = dict(template_globals)
+            variables.update(context)
             pieces: list[str] = []
             total = 0
-            for piece in template.generate(context):
+            frame = template.new_context(variables, shared=True)
+            for piece in template.root_render_func(frame):
                 total += len(piece)
                 if total > MAX_RENDERED:
                     msg = f"the rendered text passes {MAX_RENDERED:,} characters — shorten it"
