@@ -222,10 +222,14 @@ class Audit:
         return not self.problems
 
 
-def audit(folder: Path, *, expect_parts: bool = False) -> Audit:
+def audit(folder: Path, *, expect_parts: bool = False, interrupted: bool = False) -> Audit:
     """Check every request the manifest knows: a done one's video must be present, a
     real H.264 video, and match the manifest and its sidecar (size, sha256); any other
-    must carry a reason. `read_state` raising means the manifest is unreadable."""
+    must carry a reason. `read_state` raising means the manifest is unreadable.
+
+    `interrupted`: the run was stopped (killed, disk full) — a sidecar not yet written
+    is then allowed (the next run writes it from the manifest), a wrong one never.
+    """
     result = Audit()
     states = read_state(folder)
     for rid, state in sorted(states.items()):
@@ -251,6 +255,9 @@ def audit(folder: Path, *, expect_parts: bool = False) -> Audit:
         if facts.codec != "h264":
             result.problems.append(f"{rid}: {state.output} is {facts.codec}, not h264")
         sidecar = video.with_suffix(".json")
+        if interrupted and not sidecar.exists():
+            result.done.append(rid)
+            continue
         try:
             side = json.loads(sidecar.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -310,7 +317,8 @@ class CrashStats:
     kills: dict[str, int] = field(default_factory=dict)  # phase -> SIGKILLs landed there
     runs: int = 0
     unreadable: int = 0  # manifest could not be read after a kill (must stay 0)
-    partial_taken: int = 0  # a done record whose file did not match (must stay 0)
+    broken: int = 0  # done records whose file was missing, partial or wrong (must stay 0)
+    problems: list[str] = field(default_factory=list)  # what `broken` counted, in words
     unknown: int = 0  # requests left unknown by a kill during their POST
     unknown_accepted: int = 0  # ... of which the server had accepted (paid, no id)
     resubmitted: int = 0  # unknowns the server never saw, resubmitted as a user would
@@ -321,32 +329,45 @@ class CrashStats:
         return sum(self.kills.values())
 
 
+def holds_lock(folder: Path, pid: int) -> bool:
+    """Tell whether the run with `pid` has taken the spec's lock (it wrote its pid)."""
+    try:
+        info = json.loads((folder / ".lock").read_text() or "{}")
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and info.get("pid") == pid
+
+
 def kill_at_random(
     command: Sequence[str], cwd: Path, folder: Path, rng: random.Random, *,
-    env: Mapping[str, str] | None = None, within: float = 3.0,
+    env: Mapping[str, str] | None = None, within: float = 1.5,
     on_sample: Callable[[], None] | None = None,
 ) -> tuple[bool, str]:
-    """Run `command` and SIGKILL it after a random delay in [0.6 s, `within`].
+    """Run `command` and SIGKILL it a random delay in [0, `within`] s after it took the
+    spec's lock (the moment its work starts: Python's start-up before it is skipped).
 
-    The lower bound skips Python's start-up (nothing happens then). Until the kill, the
-    manifest is read over and over (`on_sample`): it must be readable at every instant.
-    Returns (killed, phase it was in) — not killed when the run ended first.
+    Until the kill, the manifest is read over and over (`on_sample`): it must be
+    readable at every instant. Returns (killed, phase it was in); not killed when the
+    run ended first.
     """
-    delay = rng.uniform(0.6, within)
+    delay = rng.uniform(0.0, within)
     process = subprocess.Popen(
         list(command), cwd=cwd, env=dict(env or child_env()),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    started = time.monotonic()
+    working_since: float | None = None
+    deadline = time.monotonic() + RUN_TIMEOUT
     try:
-        while process.poll() is None:
-            if time.monotonic() - started >= delay:
+        while process.poll() is None and time.monotonic() < deadline:
+            if working_since is None and holds_lock(folder, process.pid):
+                working_since = time.monotonic()
+            if working_since is not None and time.monotonic() - working_since >= delay:
                 process.send_signal(signal.SIGKILL)
                 process.wait(timeout=10)
                 return True, moment(folder, manifest_events(folder))
             if on_sample is not None:
                 on_sample()
-            time.sleep(0.005)
+            time.sleep(0.002)
         return False, "ended"
     finally:
         if process.poll() is None:
@@ -356,7 +377,7 @@ def kill_at_random(
 
 def crash_campaign(
     spec: Path, server: SandboxProcess, out: Path, rng: random.Random, *,
-    kills: int, concurrency: int = 3, within: float = 3.0, max_runs: int = 200,
+    kills: int, concurrency: int = 3, within: float = 1.5, max_runs: int = 200,
 ) -> CrashStats:
     """Kill `runner run` `kills` times at random moments, resuming each time, then let
     it finish; act as a user on requests left unknown (resubmit only those the server
@@ -379,9 +400,9 @@ def crash_campaign(
             # The run finished before the kill; start over from nothing for more kills.
             break
         stats.kills[phase] = stats.kills.get(phase, 0) + 1
-        after = audit(folder, expect_parts=True)  # a kill mid-download leaves a .part
-        stats.partial_taken += sum("does not match" in p or "not a video" in p
-                                   for p in after.problems)
+        after = audit(folder, expect_parts=True, interrupted=True)  # .part: killed mid-download
+        stats.broken += len(after.problems)
+        stats.problems += after.problems
     stats.runs += 1
     final = run_runner(command, cwd)
     if final.returncode not in (0, 1):
