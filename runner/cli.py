@@ -16,6 +16,7 @@ import click
 
 from runner import __version__
 from runner.errors import RunnerError, SpecError
+from runner.providers import output_root
 
 
 @contextlib.contextmanager
@@ -37,6 +38,14 @@ def _errors_to_exit() -> Iterator[None]:
 
 PATHS = click.argument(
     "paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=False)
+)
+
+OUTPUT_DIR = click.option(
+    "--output-dir", type=click.Path(path_type=Path, file_okay=False),
+    # --sandbox is eager, so its value is known here whatever the order on the line.
+    callback=lambda ctx, _param, value: output_root(value, sandbox=ctx.params["sandbox"]),
+    help="Root of the output tree [default: outputs/, or outputs/_sandbox/ with --sandbox, "
+         "so emulator videos never replace paid ones].",
 )
 
 
@@ -90,9 +99,9 @@ def validate(paths: tuple[Path, ...]) -> None:
 @cli.command()
 @PATHS
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (requests, counts).")
-@click.option("--sandbox", is_flag=True, help="Plan for the embedded emulator (as run --sandbox).")
-@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False),
-              default=Path("outputs"), show_default=True, help="Root of the output tree.")
+@click.option("--sandbox", is_flag=True, is_eager=True,
+              help="Plan for the embedded emulator (as run --sandbox).")
+@OUTPUT_DIR
 @click.option("--only", multiple=True, metavar="KEY=VALUE",
               help="Plan only requests whose matrix axis, parameter, job or id equals VALUE.")
 @click.option("--force", is_flag=True, help="Show what `run --force` would regenerate.")
@@ -183,7 +192,7 @@ def sandbox_serve(host: str, port: int, allow_remote: bool, latency: float, jitt
 
 @cli.command()
 @PATHS
-@click.option("--sandbox", is_flag=True,
+@click.option("--sandbox", is_flag=True, is_eager=True,
               help="Use the embedded emulator instead of the spec's provider (no key, no network).")
 @click.option("--base-url", metavar="URL",
               help="Send API calls here, e.g. a running `runner sandbox serve` or a proxy.")
@@ -196,8 +205,7 @@ def sandbox_serve(host: str, port: int, allow_remote: bool, latency: float, jitt
 @click.option("--resubmit-unknown", is_flag=True,
               help="Resubmit requests whose earlier submission has an unknown outcome "
                    "(they may be billed twice).")
-@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False),
-              default=Path("outputs"), show_default=True, help="Root of the output tree.")
+@OUTPUT_DIR
 @click.option("--poll-min", type=click.FloatRange(min=0.01), metavar="SECONDS",
               help="Shortest wait between two polls of one generation [5; 0.2 on the sandbox].")
 @click.option("--poll-max", type=click.FloatRange(min=0.01), metavar="SECONDS",
@@ -246,9 +254,9 @@ def run(paths: tuple[Path, ...], sandbox: bool, base_url: str | None, concurrenc
 @cli.command()
 @PATHS
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--sandbox", is_flag=True, help="Show the state of `run --sandbox` runs.")
-@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False),
-              default=Path("outputs"), show_default=True, help="Root of the output tree.")
+@click.option("--sandbox", is_flag=True, is_eager=True,
+              help="Show the state of `run --sandbox` runs.")
+@OUTPUT_DIR
 def status(paths: tuple[Path, ...], as_json: bool, sandbox: bool, output_dir: Path) -> None:
     """Show what the manifest says about each request of the specs (no API call)."""
     import json
@@ -271,7 +279,7 @@ def status(paths: tuple[Path, ...], as_json: bool, sandbox: bool, output_dir: Pa
 
 @cli.command()
 @click.argument("target", metavar="ID_OR_OUTPUT_FILE")
-@click.option("--sandbox", is_flag=True,
+@click.option("--sandbox", is_flag=True, is_eager=True,
               help="Reproduce on the embedded emulator instead of the recorded provider.")
 @click.option("--base-url", metavar="URL",
               help="Send API calls here, e.g. a running `runner sandbox serve` or a proxy.")
@@ -282,7 +290,7 @@ def status(paths: tuple[Path, ...], as_json: bool, sandbox: bool, output_dir: Pa
                    "(it may be billed twice).")
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False),
               default=Path("outputs"), show_default=True,
-              help="Root of the output tree (where request ids are looked up).")
+              help="Root of the output tree (ids are looked up here and in its _sandbox/).")
 def reproduce(target: str, sandbox: bool, base_url: str | None, provider: str | None,
               resubmit_unknown: bool, output_dir: Path) -> None:
     """Submit a recorded request again: same payload, same seed, same images.
@@ -314,10 +322,9 @@ def reproduce(target: str, sandbox: bool, base_url: str | None, provider: str | 
 @cli.command()
 @PATHS
 @click.option("--yes", is_flag=True, help="Really remove the files (without it: only list them).")
-@click.option("--sandbox", is_flag=True,
+@click.option("--sandbox", is_flag=True, is_eager=True,
               help="Judge against the specs as `run --sandbox` runs them.")
-@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False),
-              default=Path("outputs"), show_default=True, help="Root of the output tree.")
+@OUTPUT_DIR
 def prune(paths: tuple[Path, ...], yes: bool, sandbox: bool, output_dir: Path) -> None:
     """Remove the files of orphaned requests (in the manifest, gone from the spec).
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from runner.errors import UsageError
 
@@ -49,3 +50,18 @@ def api_key(provider: Provider, environ: dict[str, str] | None = None) -> str:
         )
         raise UsageError(msg)
     return key
+
+
+SANDBOX_OUTPUTS = "_sandbox"  # spec names start with a letter or digit, so this never clashes
+
+
+def output_root(output_dir: Path | None, *, sandbox: bool) -> Path:
+    """Return the output root: the one given, else outputs/ (outputs/_sandbox/ for --sandbox).
+
+    Emulator runs get their own tree so a `--sandbox` try-out can never replace a video
+    that a real (paid) run made at the same output path.
+    """
+    if output_dir is not None:
+        return output_dir
+    root = Path("outputs")
+    return root / SANDBOX_OUTPUTS if sandbox else root

@@ -38,7 +38,7 @@ from runner.errors import ApiError, StorageError, UsageError
 from runner.images import MIME_BY_FORMAT
 from runner.manifest import MANIFEST_NAME, RequestState, read_state, sha256_file
 from runner.progress import Reporter
-from runner.providers import get_provider
+from runner.providers import SANDBOX_OUTPUTS, get_provider
 from runner.repro_names import REPRO_DIR, repro_number, repro_output
 from runner.request import IMAGE_REF_PREFIX, LocalImage, Request
 from runner.sidecar import read_sidecar, sidecar_for, sidecar_path, write_sidecar
@@ -278,7 +278,12 @@ def _original_from_id(text: str, output_dir: Path) -> Original:
         )
         raise UsageError(msg)
     found: list[tuple[Path, RequestState]] = []
-    for manifest in sorted(output_dir.glob(f"*/{MANIFEST_NAME}")):
+    # Sandbox runs keep their own tree under outputs/_sandbox/ (see providers.output_root).
+    manifests = [
+        *output_dir.glob(f"*/{MANIFEST_NAME}"),
+        *(output_dir / SANDBOX_OUTPUTS).glob(f"*/{MANIFEST_NAME}"),
+    ]
+    for manifest in sorted(manifests):
         for rid, state in read_state(manifest.parent).items():
             if rid.startswith(text):
                 found.append((manifest.parent, state))
