@@ -34,6 +34,7 @@ from runner.durable import fsync_dir, storage_error, temp_name
 from runner.errors import RunnerError
 
 CHUNK = 1 << 20
+THREAD_MIN = 256 << 10  # blocks this big are written off the event loop (see _stream_to)
 MAX_REDIRECTS = 5
 EXPIRED_STATUSES = frozenset({403, 404, 410})
 
@@ -177,21 +178,34 @@ def _check_status(response: httpx.Response) -> None:
 async def _stream_to(
     response: httpx.Response, part: Path, expected_size: int | None, chunk: int
 ) -> tuple[int, str]:
-    """Write the body to `part`, hashing as it goes; check the size; fsync."""
+    """Write the body to `part`, hashing as it goes; check the size; fsync.
+
+    Large blocks are hashed and written in a worker thread while the event loop reads
+    the next one (both release the GIL), one block in flight so the order holds: disk
+    and network overlap instead of taking turns. Small blocks are written inline.
+    """
     announced = _content_length(response)
     digest = hashlib.sha256()
     size = 0
+    loop = asyncio.get_running_loop()
+    writing: asyncio.Future[None] | None = None
     try:
         fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     except OSError as exc:
         raise storage_error(exc, part) from exc
     try:
         async for block in response.aiter_bytes(chunk):
-            digest.update(block)
             size += len(block)
-            view = memoryview(block)
-            while view:
-                view = view[os.write(fd, view) :]
+            if writing is not None:
+                await writing  # the previous block first: the file and digest stay in order
+                writing = None
+            if len(block) < THREAD_MIN:
+                _absorb(fd, digest, block)
+            else:
+                writing = loop.run_in_executor(None, _absorb, fd, digest, block)
+        if writing is not None:
+            await writing
+            writing = None
         where = _redacted(str(response.url))
         if announced is not None and size != announced:
             msg = f"download of {where} ended early: {size} of {announced} bytes"
@@ -206,8 +220,26 @@ async def _stream_to(
     except OSError as exc:
         raise storage_error(exc, part) from exc
     finally:
-        os.close(fd)
+        if writing is None or writing.done():
+            os.close(fd)
+        else:  # failed or cancelled mid-block: the thread still uses fd, close it after
+            writing.add_done_callback(lambda future: _close_after(future, fd))
     return size, digest.hexdigest()
+
+
+def _absorb(fd: int, digest: hashlib._Hash, block: bytes) -> None:
+    """Hash `block` and write all of it to `fd`."""
+    digest.update(block)
+    view = memoryview(block)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _close_after(future: asyncio.Future[None], fd: int) -> None:
+    """Close `fd` once its writer thread is done (its error is moot: the download failed)."""
+    if not future.cancelled():
+        future.exception()  # retrieved, so asyncio does not log it as never retrieved
+    os.close(fd)
 
 
 def _content_length(response: httpx.Response) -> int | None:

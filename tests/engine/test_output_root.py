@@ -61,8 +61,6 @@ def test_sandbox_run_writes_beside_not_over_real_outputs(
     assert real_plan.stdout.startswith("new"), real_plan.output
     assert "orphaned" not in real_plan.stdout
 
-
-
     status = CliRunner().invoke(cli, ["status", "--sandbox", "--json", "dragon.yaml"])
     request_id = json.loads(status.stdout)["requests"][0]["id"]
     repro = CliRunner().invoke(
