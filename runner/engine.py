@@ -5,8 +5,9 @@ I/O), opens and locks every spec's manifest, and lets `runner.resume` decide one
 per selected request. `--concurrency` workers then take those actions in order
 (resumed generations first); it bounds how many generations this run has in flight at
 once (a paid API's concurrency tier: Runway's start at 1–20 per model), and the HTTP
-pool is sized above it. A failed request never stops the others; 401/403 stops the
-whole run at once. At the end each spec's gallery is rebuilt (`write_gallery`).
+pool is sized above it. A failed request never stops the others; 401/403 and a storage
+error (full disk, unwritable folder) stop the whole run at once, letting POSTs already
+sent hear back. At the end each spec's gallery is rebuilt (`write_gallery`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import httpx
 
 from runner.api import ApiClient, download_client, is_loopback_url
 from runner.clock import Clock, SystemClock
-from runner.errors import AuthError, UsageError
+from runner.errors import AuthError, StorageError, UsageError
 from runner.lifecycle import Outcome, Result, Shared, SpecRun, collect, submit
 from runner.manifest import Manifest, parse_ts
 from runner.polling import PollScheduler, PollSettings
@@ -337,7 +338,7 @@ class Workers:
             self.counter.change(running=1)
             try:
                 result = await _take(self.shared, item)
-            except AuthError as exc:
+            except (AuthError, StorageError) as exc:
                 self._abort(exc)
                 return
             self.counter.change(running=-1, **{_TALLY_FIELD.get(result.outcome, "skipped"): 1})
@@ -346,9 +347,9 @@ class Workers:
                 note = f"{item.spec.display}: {item.request.output}: {result.reason}"
                 self.shared.notify(note)
 
-    def _abort(self, exc: AuthError) -> None:
+    def _abort(self, exc: AuthError | StorageError) -> None:
         """Stop the run: no new request goes out; a POST already sent still hears back,
-        so its outcome is recorded instead of becoming unknown."""
+        so its outcome is recorded instead of becoming unknown (paid, id lost)."""
         if self.shared.abort is None:
             self.shared.abort = exc
         current = asyncio.current_task()
@@ -365,6 +366,8 @@ async def _take(shared: Shared, item: Work) -> Result:
         submitted = await submit(shared, item.spec, request)
         if isinstance(submitted, Result):
             return submitted
+        if shared.abort is not None:  # the run stopped while this POST was out: it is
+            return Result(Outcome.NOT_RUN, str(shared.abort))  # recorded; next run polls it
         return await collect(
             shared, item.spec, request, submitted, shared.clock.wall(), learn=True
         )

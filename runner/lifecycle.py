@@ -26,7 +26,7 @@ import httpx
 from runner.api import ApiClient, GenStatus, OutcomeUnknown, Rejected, Retryable, is_loopback_url
 from runner.clock import Clock
 from runner.download import DownloadError, ExpiredUrl, download
-from runner.errors import AuthError
+from runner.errors import AuthError, StorageError
 from runner.manifest import Manifest
 from runner.polling import PollScheduler, PollSettings
 from runner.probe import NotAVideo, probe
@@ -102,7 +102,7 @@ class Shared:
     download_attempts: int = 3
     url_refreshes: int = 3
     stopped: dict[str, str] = field(default_factory=dict)  # provider -> why it stopped
-    abort: AuthError | None = None  # set on 401/403: nothing more is sent
+    abort: AuthError | StorageError | None = None  # 401/403, cannot write: nothing more sent
     posting: set[asyncio.Task[Any]] = field(default_factory=set)  # tasks awaiting a POST
     not_before: dict[str, float] = field(default_factory=dict)  # provider -> monotonic
 
