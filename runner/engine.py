@@ -137,6 +137,7 @@ async def execute(
     try:
         for spec, requests in specs:
             folder = options.output_dir / spec.name
+            refuse_escaping_outputs(folder, requests, spec.display)
             manifest = Manifest.open(folder, clock=clock)
             runs.append((SpecRun(spec.name, spec.display, folder, manifest, spec.images), requests))
         flags = Flags(options.force, options.retry_failed, options.resubmit_unknown)
@@ -153,6 +154,34 @@ async def execute(
     )
     elapsed = clock.monotonic() - started
     return RunSummary(tuple(reports), outcomes, started_at, elapsed, tuple(reporter.notes))
+
+
+def refuse_escaping_outputs(folder: Path, requests: Sequence[Request], display: str) -> None:
+    """Raise `UsageError` when a symlink in the output tree would put a video outside it.
+
+    The spec layer already refuses `../` and absolute output paths; a symlink already in
+    `outputs/<name>/` (a restored cache, a hand-made link) is only visible on disk. The
+    folder itself may be a link (outputs kept on another disk); links below it may not
+    lead out. Each distinct parent folder is resolved once, each file only if a link.
+    """
+    if not folder.exists():
+        return
+    root = folder.resolve()
+    checked: dict[Path, bool] = {}
+    for request in requests:
+        target = folder / request.output
+        inside = checked.get(target.parent)
+        if inside is None:
+            inside = checked[target.parent] = target.parent.resolve().is_relative_to(root)
+        if inside and target.is_symlink():
+            inside = target.resolve().is_relative_to(root)
+        if not inside:
+            msg = (
+                f"{display}: output {request.output!r} would be written outside {folder} "
+                f"through a symbolic link ({target.resolve()}) — remove the link or choose "
+                "another --output-dir"
+            )
+            raise UsageError(msg)
 
 
 def write_gallery(folder: Path) -> Path:
