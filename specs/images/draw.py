@@ -29,7 +29,11 @@ def mountain(width: int = 640, height: int = 360) -> Image.Image:
     draw = ImageDraw.Draw(img)
     _sky(draw, width, height, (38, 52, 92), (236, 170, 120))
     for layer, (shade, base, amp, freq) in enumerate(
-        [((96, 84, 104), 0.55, 0.30, 3.1), ((64, 56, 70), 0.68, 0.22, 5.3), ((34, 30, 38), 0.82, 0.12, 8.7)]
+        [
+            ((96, 84, 104), 0.55, 0.30, 3.1),
+            ((64, 56, 70), 0.68, 0.22, 5.3),
+            ((34, 30, 38), 0.82, 0.12, 8.7),
+        ]
     ):
         points = [(0, height)]
         for x in range(0, width + 8, 8):
@@ -40,7 +44,9 @@ def mountain(width: int = 640, height: int = 360) -> Image.Image:
             points.append((x, round(y)))
         points.append((width, height))
         draw.polygon(points, fill=shade)
-    draw.ellipse([width * 0.78, height * 0.12, width * 0.78 + 26, height * 0.12 + 26], fill=(250, 232, 200))
+    draw.ellipse(
+        [width * 0.78, height * 0.12, width * 0.78 + 26, height * 0.12 + 26], fill=(250, 232, 200)
+    )
     return img
 
 
@@ -54,9 +60,14 @@ def lighthouse(width: int = 360, height: int = 640) -> Image.Image:
     for i in range(12):
         y = sea_top + 8 + i * 14
         draw.line([(0, y), (width, y + (i % 3) - 1)], fill=(40, 72, 104), width=2)
-    draw.polygon([(40, sea_top + 10), (120, sea_top - 40), (250, sea_top - 30), (320, sea_top + 12)], fill=(30, 28, 32))
+    draw.polygon(
+        [(40, sea_top + 10), (120, sea_top - 40), (250, sea_top - 30), (320, sea_top + 12)],
+        fill=(30, 28, 32),
+    )
     cx, base, top = width // 2, sea_top - 36, round(height * 0.30)
-    draw.polygon([(cx - 34, base), (cx - 22, top), (cx + 22, top), (cx + 34, base)], fill=(236, 236, 228))
+    draw.polygon(
+        [(cx - 34, base), (cx - 22, top), (cx + 22, top), (cx + 34, base)], fill=(236, 236, 228)
+    )
     for k in range(3):
         y = base - (k + 1) * (base - top) // 4
         draw.rectangle([cx - 34 + k * 4, y - 10, cx + 34 - k * 4, y + 4], fill=(196, 40, 44))
@@ -81,7 +92,9 @@ def tea(width: int = 480, height: int = 480) -> Image.Image:
     draw.ellipse([cx - 100, cy - 100, cx + 100, cy + 100], fill=(250, 248, 244))
     draw.ellipse([cx - 84, cy - 84, cx + 84, cy + 84], fill=(168, 104, 40))
     draw.ellipse([cx - 40, cy - 60, cx + 10, cy - 30], fill=(190, 130, 66))
-    draw.rounded_rectangle([cx + 96, cy - 22, cx + 150, cy + 22], radius=18, outline=(250, 248, 244), width=12)
+    draw.rounded_rectangle(
+        [cx + 96, cy - 22, cx + 150, cy + 22], radius=18, outline=(250, 248, 244), width=12
+    )
     return img
 
 

@@ -1,0 +1,425 @@
+"""Expand a schema-valid spec's jobs into `Request`s, and check their output paths.
+
+Per job: expand the matrix (`runner.matrix`, capped), render params (`runner.templates`),
+fill params from axes named like request parameters, resolve images (`runner.images`),
+give every request a seed (derived from its identity when the spec gives none), validate
+the body against the model's schema, compute the id (`runner.identity`), render the
+output path (or the readable default), and refuse two requests with one output path and
+the same request twice. Problems go to the spec file being loaded (`SpecFile`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
+
+from runner.identity import canonical_json, derive_seed, request_id
+from runner.images import ImageProblem, ImageResolver
+from runner.matrix import Combination, MatrixError, MatrixTooLarge, expand
+from runner.models import ModelInfo
+from runner.request import LocalImage, Request
+from runner.schema_errors import BodyValidator, dotted, short
+from runner.templates import Renderer, Template, TemplateProblem
+from runner.yamlpos import Document
+from runner.yamlpos import Path as DocPath
+
+DEFAULT_JOB = "default"
+MAX_OUTPUT_PATH = 1024
+MAX_OUTPUT_COMPONENT = 200
+
+
+class SpecFile(Protocol):
+    """What expansion needs from the spec file being loaded (`runner.spec`)."""
+
+    path: Path
+    display: str
+    doc: Document
+
+    def at(self, path: DocPath, message: str) -> None: ...
+
+    def at_key(self, path: DocPath, message: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job with the top-level defaults merged in, and where each setting came from."""
+
+    name: str
+    path: DocPath  # ("jobs", name) or () for the implicit job
+    provider: str
+    model: ModelInfo
+    model_path: DocPath
+    vars: dict[str, Any]
+    params: dict[str, tuple[Any, DocPath]]  # key -> (raw value, where it was written)
+    output: tuple[str, DocPath] | None
+    matrix: Mapping[str, Any] | None
+    matrix_path: DocPath
+
+
+# --------------------------------------------------------------------------- expansion
+
+
+class Expander:
+    """Expand the jobs of one schema-valid spec into requests."""
+
+    def __init__(self, spec: SpecFile, name: str, jobs: list[Job], limit: int) -> None:
+        self.spec = spec
+        self.name = name
+        self.jobs = jobs
+        self.limit = limit
+        self.renderer = Renderer()
+        self.images = ImageResolver(spec.path)
+        self.found_images: dict[str, LocalImage] = {}
+        self.requests: list[Request] = []
+        self.by_id: dict[str, tuple[str, Mapping[str, Any]]] = {}
+        self.by_output: dict[str, tuple[str, Mapping[str, Any]]] = {}
+        self.validators: dict[str, BodyValidator] = {}
+
+    def run(self) -> None:
+        """Expand every job into `self.requests`, reporting problems to the spec file."""
+        left = self.limit
+        for job in self.jobs:
+            try:
+                combos = expand(job.matrix, job.matrix_path, left)
+            except MatrixTooLarge as exc:
+                message = exc.message
+                if left < self.limit:
+                    message += (
+                        f" (max_requests {self.limit:,} covers the whole spec; earlier jobs "
+                        f"use {self.limit - left:,})"
+                    )
+                self.spec.at_key(exc.path, message)
+                continue
+            except MatrixError as exc:
+                self.spec.at_key(exc.path, exc.message)
+                continue
+            left -= len(combos)
+            _JobExpander(self, job).run(combos)
+
+    def validator(self, model: ModelInfo) -> BodyValidator:
+        found = self.validators.get(model.schema_file)
+        if found is None:
+            found = BodyValidator(model)
+            self.validators[model.schema_file] = found
+        return found
+
+
+class _JobExpander:
+    """Build the requests of one job, one matrix combination at a time."""
+
+    def __init__(self, parent: Expander, job: Job) -> None:
+        self.parent = parent
+        self.spec = parent.spec
+        self.job = job
+        self.model = job.model
+        self.model_params = frozenset(job.model.params) - {"model"}
+        self.image_fields = frozenset(job.model.image_fields)
+        self.base_context = {**job.vars, "job": job.name, "spec": parent.name}
+        self.validator = parent.validator(job.model)
+        # Where to point when a parameter is missing: the params mapping, else the job.
+        written = [p for p in ((*job.path, "params"), ("params",)) if p in parent.spec.doc.values]
+        self.params_origin: DocPath = written[0] if written else job.path
+        self.broken = False  # a params template does not compile
+        self.output_broken = False
+        self.params: list[tuple[str, Any, DocPath]] = []
+        for key, (raw, origin) in job.params.items():
+            compiled = self._compile_tree(raw, origin)
+            if compiled is not None:
+                self.params.append((key, compiled, origin))
+        self.output: tuple[Template, DocPath] | None = None
+        if job.output is not None:
+            source, origin = job.output
+            try:
+                self.output = (parent.renderer.compile(source), origin)
+            except TemplateProblem as exc:
+                self.spec.at(origin, f"output: {exc}")
+                self.output_broken = True
+
+    def _compile_tree(self, raw: Any, origin: DocPath) -> Any:
+        """Compile every string in a params value; None when a template is broken."""
+        try:
+            return _map_strings(raw, self.parent.renderer.compile)
+        except TemplateProblem as exc:
+            self.spec.at(origin, f"{dotted(origin)}: {exc}")
+            self.broken = True
+            return None
+
+    def run(self, combos: list[Combination]) -> None:
+        if self.broken:
+            return
+        # Params without templates are the same for every combination: settle them once.
+        self.fixed: dict[str, Any] = {"model": self.model.name}
+        self.dynamic: list[tuple[str, Any, DocPath]] = []
+        for key, compiled, origin in self.params:
+            if _is_constant(compiled):
+                self.fixed[key] = _normalize(_map_templates(compiled, lambda t: t.source))
+            else:
+                self.dynamic.append((key, compiled, origin))
+        self.param_keys = frozenset(key for key, _, _ in self.params) | {"model"}
+        self.fills: dict[tuple[str, ...], tuple[str, ...]] = {}
+        for combo in combos:
+            request = self._request(combo)
+            if request is not None:
+                self.parent.requests.append(request)
+
+    def _origins(self, combo: Combination) -> dict[str, DocPath]:
+        """Return where each body key came from (only needed to report a problem)."""
+        origins: dict[str, DocPath] = {"model": self.job.model_path}
+        origins.update({key: origin for key, _, origin in self.params})
+        for key in self._fill_keys(combo.values):
+            origins[key] = combo.origins[key]
+        return origins
+
+    def _fill_keys(self, values: Mapping[str, Any]) -> tuple[str, ...]:
+        """Return the axes that fill request parameters (named like one, not in params)."""
+        names = tuple(values)
+        keys = self.fills.get(names)
+        if keys is None:
+            keys = tuple(
+                k for k in names if k in self.model_params and k not in self.param_keys
+            )
+            self.fills[names] = keys
+        return keys
+
+    def _request(self, combo: Combination) -> Request | None:
+        values = combo.values
+        context = self.base_context.copy()
+        context.update(values)
+        context["matrix"] = values
+        body = self.fixed.copy()
+        render = self.parent.renderer.render
+        failed: set[str] = set()  # keys already reported; their other problems would repeat
+        for key, compiled, origin in self.dynamic:
+            try:
+                body[key] = _normalize(_map_templates(compiled, lambda t: render(t, context)))
+            except TemplateProblem as exc:
+                self.spec.at(origin, f"{dotted(origin)}: {exc}")
+                failed.add(key)
+        for key in self._fill_keys(values):
+            body[key] = _normalize(values[key])
+        shown: dict[str, Any] = {}
+        for key in self.model.image_fields:
+            value = body.get(key)
+            if not isinstance(value, str):
+                continue  # absent, or a wrong type the body schema reports
+            try:
+                resolved, shown[key] = self.parent.images.resolve_labelled(value)
+            except ImageProblem as exc:
+                self.spec.at(self._origins(combo)[key], f"{key}: {exc}")
+                failed.add(key)
+                continue
+            if isinstance(resolved, LocalImage):
+                self.parent.found_images[resolved.sha256] = resolved
+                body[key] = resolved.ref
+        provider, model, endpoint = self.job.provider, self.model.name, self.model.endpoint
+        seed_derived = "seed" not in body
+        if seed_derived:
+            body["seed"] = derive_seed(provider, model, endpoint, body)
+        issues = [i for i in self.validator.check(body) if not failed.intersection(i.keys)]
+        if issues or failed:
+            origins = self._origins(combo)
+            for issue in issues:
+                origin = origins.get(issue.key or "", self.params_origin)
+                if issue.at_key:
+                    self.spec.at_key(origin, issue.message)
+                else:
+                    self.spec.at((*origin, *issue.subpath), issue.message)
+            self._output(context, body, shown, "0" * 16, combo)  # report its problems too
+            return None
+        rid = request_id(provider, model, endpoint, body)
+        output = self._output(context, body, shown, rid, combo)
+        if output is None:
+            return None
+        if not self._unique(rid, output, combo):
+            return None
+        return Request(
+            id=rid,
+            spec=self.spec.display,
+            spec_name=self.parent.name,
+            job=self.job.name,
+            provider=provider,
+            model=model,
+            endpoint=endpoint,
+            body=body,
+            output=output,
+            matrix=values,
+            seed_derived=seed_derived,
+        )
+
+    def _output(
+        self,
+        context: dict[str, Any],
+        body: Mapping[str, Any],
+        shown: Mapping[str, Any],
+        rid: str,
+        combo: Combination,
+    ) -> str | None:
+        if self.output_broken:
+            return None
+        if self.output is None:
+            path = _default_output(
+                self.job.name if self.job.path else None, combo.values, self.parent.name
+            )
+            origin = self.job.matrix_path if combo.values else self.job.path
+        else:
+            template, origin = self.output
+            # Only the names the template reads: later sources win (shown images by stem).
+            full: dict[str, Any] = {}
+            for name in template.names:
+                for source in (context, body, shown):
+                    if name in source:
+                        full[name] = source[name]
+            if "id" in template.names:
+                full["id"] = rid
+            try:
+                rendered = self.parent.renderer.render(template, full)
+            except TemplateProblem as exc:
+                self.spec.at(origin, f"output: {exc}")
+                return None
+            path = str(rendered)
+        problem = _output_problem(path)
+        if problem is not None:
+            self.spec.at(origin, f"output path {short(path)} {problem}")
+            return None
+        return path
+
+    def _unique(self, rid: str, output: str, combo: Combination) -> bool:
+        here = (self.job.name, combo.values)
+        twin = self.parent.by_id.get(rid)
+        if twin is not None:
+            self.spec.at_key(
+                self.job.matrix_path if combo.values else self.job.path,
+                f"{_describe(twin)} and {_describe(here)} make the identical request "
+                f"(id {rid}); it would be paid for twice — vary a parameter (e.g. a seed axis) "
+                "or remove one",
+            )
+            return False
+        folded = output.casefold()
+        other = self.parent.by_output.get(folded)
+        if other is not None:
+            origin = self.output[1] if self.output else self.job.matrix_path
+            self.spec.at(
+                origin,
+                f"{_describe(other)} and {_describe(here)} both write {output!r} — make the "
+                "output template use a value that differs between them (e.g. {{ seed }})",
+            )
+            return False
+        self.parent.by_id[rid] = here
+        self.parent.by_output[folded] = here
+        return True
+
+
+def _describe(where: tuple[str, Mapping[str, Any]]) -> str:
+    job, values = where
+    pairs = ", ".join(f"{k}: {short(v, 30)}" for k, v in values.items())
+    return f"job {job!r} {{{pairs}}}" if job != DEFAULT_JOB else f"{{{pairs}}}"
+
+
+def _map_strings(value: Any, func: Any) -> Any:
+    if isinstance(value, str):
+        return func(value)
+    if isinstance(value, list):
+        return [_map_strings(v, func) for v in value]
+    if isinstance(value, dict):
+        return {k: _map_strings(v, func) for k, v in value.items()}
+    return value
+
+
+def _is_constant(value: Any) -> bool:
+    if isinstance(value, Template):
+        return value.is_constant
+    if isinstance(value, list):
+        return all(_is_constant(v) for v in value)
+    if isinstance(value, dict):
+        return all(_is_constant(v) for v in value.values())
+    return True
+
+
+def _map_templates(value: Any, func: Any) -> Any:
+    if isinstance(value, Template):
+        return func(value)
+    if isinstance(value, list):
+        return [_map_templates(v, func) for v in value]
+    if isinstance(value, dict):
+        return {k: _map_templates(v, func) for k, v in value.items()}
+    return value
+
+
+def _normalize(value: Any) -> Any:
+    """Return JSON-equal data with integral floats as ints (5.0 and 5 are one request)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_normalize(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _normalize(v) for k, v in value.items()}
+    return value
+
+
+# ------------------------------------------------------------------------ output paths
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _slug(value: Any) -> str:
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = value
+        if "/" in value or "." in value:
+            stem = PurePosixPath(value.split("?", 1)[0]).stem
+            if stem and re.search(r"\.(png|jpe?g|webp|gif)$", value.split("?", 1)[0], re.I):
+                text = stem
+    elif isinstance(value, int | float):
+        text = str(value)
+    else:
+        text = canonical_json(value).decode("utf-8")
+    slug = _UNSAFE.sub("-", text.replace(":", "x")).strip("-.") or "empty"
+    if len(slug) > 40:  # long values (prompts): a readable start plus a hash keeps it unique
+        digest = hashlib.sha256(canonical_json(value)).hexdigest()[:8]
+        slug = f"{slug[:31].rstrip('-.')}-{digest}"
+    return slug
+
+
+def _default_output(job: str | None, values: Mapping[str, Any], spec_name: str) -> str:
+    """Return the default output path: the matrix values, readable (seed-1_ratio-16x9.mp4)."""
+    stem = "_".join(f"{key}-{_slug(value)}" for key, value in values.items()) or spec_name
+    return f"{job}/{stem}.mp4" if job else f"{stem}.mp4"
+
+
+_PLAIN_PATH = re.compile(
+    r"^(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}/)*[A-Za-z0-9_-][A-Za-z0-9._-]{0,195}\.mp4$"
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _output_problem(path: str) -> str | None:
+    """Return why `path` cannot be an output path, or None when it is fine."""
+    if len(path) <= MAX_OUTPUT_PATH and _PLAIN_PATH.match(path):
+        return None  # the common case, checked in one pass
+    if not path or not path.strip():
+        return "is empty — give a file name ending in .mp4"
+    if len(path) > MAX_OUTPUT_PATH:
+        return f"is longer than {MAX_OUTPUT_PATH} characters — shorten the template"
+    if _CONTROL.search(path):
+        return "contains control characters — remove them"
+    if "\\" in path:
+        return "contains a backslash — use / between folders"
+    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
+        return "is absolute — it must stay inside the spec's output folder (write a relative path)"
+    parts = path.split("/")
+    if any(part == ".." for part in parts):
+        return "leaves the output folder ('..') — write a path inside it"
+    if any(part in ("", ".") for part in parts):
+        return "has an empty or '.' folder name — remove the extra '/'"
+    if any(part.startswith(".") for part in parts):
+        return "has a name starting with '.' (hidden files are reserved) — rename it"
+    if any(len(part) > MAX_OUTPUT_COMPONENT for part in parts):
+        return f"has a name longer than {MAX_OUTPUT_COMPONENT} characters — shorten it"
+    if not path.endswith(".mp4"):
+        return "does not end in .mp4 — add the extension"
+    return None

@@ -1,0 +1,283 @@
+"""Explain jsonschema errors in words: on a spec file, and on the request bodies it makes.
+
+`explain_schema_error` turns an error on a spec into (path, point-at-key?, message) items
+that `runner.spec` positions as file:line:col problems. `BodyValidator` checks expanded
+request bodies against a model's schema (cached per parameter value) and explains each
+error as an `_Issue` tied to the body key that caused it. `dotted` and `short` render
+document paths and values for messages.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from runner.identity import canonical_json
+from runner.models import ModelInfo
+from runner.schemas import validator_for
+from runner.yamlpos import Path as DocPath
+
+IMAGE_STAND_IN = "data:image/png;base64,iVBORw0KGgo="  # validates like any data: URI
+
+
+# ------------------------------------------------------------------------ schema errors
+
+
+def explain_schema_error(error: Any) -> Iterator[tuple[DocPath, bool, str]]:
+    """Turn one jsonschema error on a spec into (path, point-at-key?, message) items."""
+    path: DocPath = tuple(error.absolute_path)
+    where = _where(path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    keyword = error.validator
+    instance = error.instance
+    if keyword == "additionalProperties" and isinstance(instance, dict):
+        allowed = sorted(schema.get("properties", {}))
+        for key in instance:
+            if key in schema.get("properties", {}):
+                continue
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else f"allowed here: {', '.join(allowed)}"
+            yield (*path, key), True, f"unknown key {key!r} {where} — {hint}"
+        return
+    if "propertyNames" in error.relative_schema_path and isinstance(instance, str):
+        # jsonschema reports a bad key name with the key as the instance, at its mapping
+        rule = schema.get("x-hint") or "rename it"
+        yield (*path, instance), True, f"{instance!r} is not a valid name {where} — {rule}"
+        return
+    if keyword in ("anyOf", "oneOf") and isinstance(instance, dict) and error.context:
+        # An axis written as a mapping: explain what is wrong with it as a range.
+        for sub in sorted(error.context, key=lambda e: len(e.absolute_path), reverse=True):
+            if sub.validator != "type":
+                yield from explain_schema_error(sub)
+                return
+    advice = schema.get("x-hint")
+    what = _what(keyword, instance, schema, error)
+    if keyword == "not" and advice:
+        yield path, True, f"{_where_key(path)} is not allowed here — {advice}"
+        return
+    if keyword == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else "a key"
+        yield path, True, f"{where}: {missing!r} is required — {advice or 'add it'}"
+        return
+    yield path, False, f"{_where_key(path)}: {what} — {advice or 'see schemas/spec.schema.json'}"
+
+
+def _what(keyword: str, instance: Any, schema: Mapping[str, Any], error: Any) -> str:
+    shown = short(instance)
+    if keyword == "enum":
+        return f"{shown} is not allowed"
+    if keyword == "const":
+        return f"{shown} is not allowed (must be {short(schema.get('const'))})"
+    if keyword == "type":
+        return f"expected {_kind_name(schema.get('type'))}, got {_kind(instance)} {shown}"
+    if keyword == "pattern":
+        return f"{shown} is not allowed"
+    if keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        return f"{shown} is out of range"
+    if keyword in ("minItems", "maxItems", "minProperties", "minLength"):
+        return f"{shown} has the wrong size"
+    if keyword in ("anyOf", "oneOf"):
+        return f"{_kind(instance)} {shown} is not valid here"
+    return str(error.message)
+
+
+def _where(path: DocPath) -> str:
+    return f"in {dotted(path)}" if path else "at the top level"
+
+
+def _where_key(path: DocPath) -> str:
+    return dotted(path) if path else "the spec"
+
+
+def dotted(path: DocPath) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def short(value: Any, limit: int = 60) -> str:
+    if isinstance(value, str):
+        text = repr(value)
+    else:
+        try:
+            text = canonical_json(value).decode("utf-8")
+        except (TypeError, ValueError):
+            text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "null"
+
+
+def _kind_name(kind: Any) -> str:
+    names = {
+        "object": "a mapping",
+        "array": "a list",
+        "string": "text",
+        "integer": "a whole number",
+        "number": "a number",
+        "boolean": "true or false",
+    }
+    if isinstance(kind, list):
+        return " or ".join(names.get(str(k), str(k)) for k in kind)
+    return names.get(str(kind), str(kind))
+
+
+# ---------------------------------------------------------------------- body validation
+
+
+@dataclass(frozen=True)
+class _Issue:
+    """One problem with a request body, tied to the body key that caused it."""
+
+    key: str | None  # the body key (None: the body as a whole)
+    subpath: DocPath  # inside the value, for nested values
+    message: str
+    at_key: bool  # point at the key rather than the value
+    missing: str | None = None  # for a missing required parameter: which
+
+    @property
+    def keys(self) -> set[str]:
+        return {k for k in (self.key, self.missing) if k is not None}
+
+
+_SEPARABLE = frozenset(
+    [
+        "$schema",
+        "$id",
+        "title",
+        "description",
+        "type",
+        "required",
+        "additionalProperties",
+        "properties",
+        "x-runner",
+        "$comment",
+        "examples",
+    ]
+)
+
+
+class BodyValidator:
+    """Validate request bodies against a model schema, caching per parameter value.
+
+    Model schemas are flat (`properties` + `required` + `additionalProperties: false`),
+    so each parameter can be checked on its own and the result reused: a 100,000-seed
+    sweep validates its prompt once, not 100,000 times. A schema that is not flat is
+    validated whole for every body.
+    """
+
+    def __init__(self, model: ModelInfo) -> None:
+        self.model = model
+        self.images = frozenset(model.image_fields)
+        self.full = validator_for(model.schema_file)
+        schema = self.full.schema
+        self.properties: Mapping[str, Any] = schema.get("properties", {})
+        self.separable = set(schema) <= _SEPARABLE and schema.get("additionalProperties") is False
+        self.by_keys: dict[frozenset[str], list[_Issue]] = {}
+        self.by_value: dict[tuple[Any, ...], list[_Issue]] = {}
+        self.sub = {key: self.full.evolve(schema=sub) for key, sub in self.properties.items()}
+
+    def check(self, body: Mapping[str, Any]) -> list[_Issue]:
+        """Return every problem with `body` (images may be sha256: references)."""
+        standin = dict(body)
+        for key in self.images.intersection(body):
+            if str(body[key]).startswith("sha256:"):
+                standin[key] = IMAGE_STAND_IN
+        if not self.separable:
+            return [self._issue(e) for e in self.full.iter_errors(standin)]
+        keys = frozenset(standin)
+        issues = self.by_keys.get(keys)
+        if issues is None:  # which keys are there: once per distinct set of keys
+            issues = [self._issue(e) for e in self.full.iter_errors(standin) if not e.path]
+            self.by_keys[keys] = issues
+        found = list(issues)
+        by_value = self.by_value
+        for key, value in standin.items():
+            scalar = type(value) in _SCALARS
+            cache_key = (key, type(value), value) if scalar else (key, _freeze(value))
+            cached = by_value.get(cache_key)
+            if cached is None:
+                sub = self.sub.get(key)
+                errors = [] if sub is None else list(sub.iter_errors(value))
+                # One problem per value: "5" (text) needs no second line saying 5|10.
+                cached = [self._issue(e, key) for e in errors[:1]]
+                by_value[cache_key] = cached
+            if cached:
+                found.extend(cached)
+        return found
+
+    def _issue(self, error: Any, key: str | None = None) -> _Issue:
+        path = tuple(error.absolute_path)
+        if key is None and path:
+            key, path = str(path[0]), path[1:]
+        return _body_issue(self.model, key, path, error)
+
+
+_SCALARS = frozenset([str, int, float, bool, type(None)])
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return (type(value), value)
+    return canonical_json(value)
+
+
+def _body_issue(model: ModelInfo, key: str | None, subpath: DocPath, error: Any) -> _Issue:
+    keyword = error.validator
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    instance = error.instance
+    name = model.name
+    params = [p for p in model.params if p != "model"]
+    if keyword == "additionalProperties" and isinstance(instance, dict):
+        extras = [k for k in instance if k not in model.params]
+        extra = extras[0] if extras else "?"
+        close = difflib.get_close_matches(extra, params, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else f"its parameters: {', '.join(params)}"
+        return _Issue(extra, (), f"{name} has no parameter {extra!r} — {hint}", True)
+    if keyword == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else "a parameter"
+        example = "images/first-frame.png" if missing in model.image_fields else "..."
+        message = f"{name} needs {missing} — add it under params (e.g. {missing}: {example})"
+        return _Issue(None, (), message, True, missing)
+    label = key or "the request"
+    shown = short(instance)
+    if keyword == "enum":
+        options = ", ".join(str(o) for o in schema.get("enum", []))
+        message = f"{label} {shown} is not accepted by {name} — use one of: {options}"
+        if isinstance(instance, int) and key == "ratio":
+            message += ' (quote ratios in YAML: "16:9")'
+    elif keyword == "type":
+        message = (
+            f"{label} must be {_kind_name(schema.get('type'))} for {name}, not "
+            f"{_kind(instance)} {shown}"
+        )
+        if isinstance(instance, str) and schema.get("type") in ("integer", "number"):
+            message += " — write the number without quotes"
+    elif keyword in ("minimum", "maximum"):
+        low, high = schema.get("minimum"), schema.get("maximum")
+        message = f"{label} {shown} is out of range for {name} — use {low}..{high}"
+    elif keyword == "maxUtf16Length":
+        message = (
+            f"{label} {error.message} for {name} — shorten it (emoji and some symbols count "
+            "as two units)"
+        )
+    elif keyword == "pattern" and key in model.image_fields:
+        message = f"{label} must be a local image path, an https:// URL or a data: URI"
+    else:
+        message = f"{label}: {error.message} ({name})"
+    return _Issue(key, subpath, message, False)
