@@ -33,6 +33,7 @@ from runner import __version__
 from runner.clock import Clock
 from runner.errors import AuthError
 from runner.retry import parse_retry_after
+from runner.transport import PooledTransport
 
 # Explicit timeouts: httpx has no total timeout, so each phase gets a bound. A create
 # uploads a data: URI of up to ~7 MB (5 MB image, base64), hence the generous write.
@@ -189,6 +190,13 @@ class ApiClient:
         self._key = key
         self._key_env = key_env
         self._clock = clock
+        # Our own concurrency stays below the pool, or calls die with PoolTimeout;
+        # keep-alive outlives a poll interval so polls reuse their connection.
+        limits = httpx.Limits(
+            max_connections=max_in_flight + 8,
+            max_keepalive_connections=max_in_flight + 8,
+            keepalive_expiry=keepalive,
+        )
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             headers={
@@ -197,14 +205,7 @@ class ApiClient:
                 "Accept": "application/json",
             },
             timeout=API_TIMEOUT,
-            # Our own concurrency stays below the pool, or calls die with PoolTimeout;
-            # keep-alive outlives a poll interval so polls reuse their connection.
-            limits=httpx.Limits(
-                max_connections=max_in_flight + 8,
-                max_keepalive_connections=max_in_flight + 8,
-                keepalive_expiry=keepalive,
-            ),
-            transport=transport,
+            transport=transport or PooledTransport(limits),
             follow_redirects=False,
         )
 
@@ -334,13 +335,13 @@ def download_client(
     *, max_in_flight: int = 4, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
     """Return the client for video downloads: no Authorization header, ever."""
+    limits = httpx.Limits(
+        max_connections=max_in_flight + 8, max_keepalive_connections=max_in_flight + 8
+    )
     return httpx.AsyncClient(
         headers={"User-Agent": f"runner/{__version__}"},
         timeout=DOWNLOAD_TIMEOUT,
-        limits=httpx.Limits(
-            max_connections=max_in_flight + 8, max_keepalive_connections=max_in_flight + 8
-        ),
-        transport=transport,
+        transport=transport or PooledTransport(limits),
         # runner.download follows redirects by hand, checking every hop's scheme.
         follow_redirects=False,
     )

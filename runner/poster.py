@@ -60,12 +60,12 @@ def _frame_near(video: Path, seconds: float) -> Image.Image | None:
             # Decoding from the start is exact and cheap for a 1 s target; seeking
             # would land on the previous keyframe anyway.
             base = stream.time_base or Fraction(1, 1)
-            last: Image.Image | None = None
+            last: av.VideoFrame | None = None
             for frame in container.decode(stream):
-                last = Image.fromarray(frame.to_ndarray(format="rgb24"))
+                last = frame  # converted once, below: not every frame on the way
                 if frame.pts is not None and float(frame.pts * base) >= seconds:
                     break
-            return last
+            return None if last is None else Image.fromarray(last.to_ndarray(format="rgb24"))
     except (av.error.FFmpegError, OSError):
         return None
 
