@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that measure and report; never assertions in the test suite."""

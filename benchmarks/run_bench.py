@@ -1,0 +1,439 @@
+"""Issue 7: is the provider, not the runner, the bottleneck? Seven scenarios, one report.
+
+    python -m benchmarks.run_bench                 # the full run (about 6 minutes)
+    python -m benchmarks.run_bench --quick         # everything scaled down (about 30 s)
+    python -m benchmarks.run_bench --only 5,6,7    # a subset
+    python -m benchmarks.run_bench --json-out bench.json
+
+Starts `runner sandbox serve --render cheap` in a subprocess (one cached clip per size,
+so the server is never the bottleneck) and runs:
+
+  1. makespan of `runner run` (a subprocess) for N generations, server concurrency C,
+     latency L ± 20 %, against the ideal N·L/C;
+  2. polls per generation and the median delay between a generation ending and its
+     first `completed` answer, both counted by the sandbox;
+  3. the API docs' approach (one at a time, poll every 10 s scaled to L) and a naive
+     asyncio client (C in flight, same fixed interval) against the same server;
+  4. CPU per generation of the `runner run` process (wait4 rusage), downloads excluded
+     by subtracting the measured CPU of downloading the same clips through
+     `runner.download` in this process;
+  5. a re-run of a finished 10,000-request spec: wall time and HTTP requests (sandbox);
+  6. `runner plan` of 100,000 requests: wall time and peak RSS (wait4);
+  7. a 500 MB and a 50 MB download through `runner.download` from loopback to disk:
+     MB/s and peak RSS of the downloading process.
+
+Time is scaled from the real API to L: the docs report ~65 s for a gen4_turbo clip and
+poll every 10 s; Runway asks for >= 5 s between polls and the runner's ceiling is 60 s,
+so those become 10·L/65, 5·L/65 and 60·L/65 here. Prints one JSON document, then a
+Markdown table. Figures are reported, never asserted: the exit code is 0 unless a
+scenario could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks.bench_clients import docs_client, naive_client
+from benchmarks.bench_cpu_parts import cpu_parts
+from benchmarks.bench_download import download_cpu
+from benchmarks.bench_noop import build_finished
+from benchmarks.bench_process import ChildRun, run_child
+from benchmarks.bench_sandbox import SandboxProcess, ServerKnobs
+from benchmarks.bench_specs import write_spec
+from runner.manifest import read_state
+from runner.sandbox.render import RenderJob, render_clip
+
+DOCS_SECONDS = 65.0  # the docs' gen4_turbo 5 s clip took about this long
+DOCS_POLL = 10.0  # the docs' example polls this often
+RUNNER_FLOOR, RUNNER_CEILING = 5.0, 60.0  # runner's real-API poll bounds (runner.engine)
+ENDPOINT = "/v2/generate/video/runway/generation"
+
+
+@dataclass(frozen=True)
+class Params:
+    """The sizes of one benchmark run."""
+
+    n: int = 1000
+    concurrency: int = 50
+    latency: float = 4.0
+    jitter: float = 0.2  # fraction of the latency
+    docs_n: int = 20  # the docs client is sequential: time a sample, scale to n
+    noop_n: int = 10_000
+    plan_n: int = 100_000
+    download_mb: tuple[int, int] = (50, 500)
+    download_rounds: int = 3
+
+    @property
+    def scale(self) -> float:
+        """Seconds here per second of the real API."""
+        return self.latency / DOCS_SECONDS
+
+
+QUICK = Params(n=60, concurrency=10, latency=1.0, docs_n=4, noop_n=500, plan_n=5000,
+               download_mb=(5, 50), download_rounds=1)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table."""
+
+    scenario: str
+    metric: str
+    value: float | None
+    unit: str
+    target: str
+    ok: bool | None  # None: no target, information only
+
+
+class Bench:
+    """Runs the selected scenarios and collects rows and raw figures."""
+
+    def __init__(self, params: Params, work: Path) -> None:
+        self.p = params
+        self.work = work
+        self.rows: list[Row] = []
+        self.raw: dict[str, Any] = {}
+        self._ours: dict[str, float] | None = None
+
+    def row(self, scenario: str, metric: str, value: float | None, unit: str,
+            target: str = "", ok: bool | None = None) -> None:
+        """Add one table line."""
+        shown = None if value is None else round(value, 4)
+        self.rows.append(Row(scenario, metric, shown, unit, target, ok))
+
+    # -- 1, 2, 4: runner run against the sandbox --------------------------------------------
+
+    def engine(self, server: SandboxProcess, want: set[int]) -> None:
+        """Scenarios 1, 2 and 4 from one `runner run` of N generations."""
+        p = self.p
+        spec = write_spec(self.work / "specs", "bench", p.n)
+        out = self.work / "out-ours"
+        server.reset()
+        server_cpu = server.cpu_seconds()
+        command = [
+            "run", str(spec), "--base-url", server.base_url,
+            "--concurrency", str(p.concurrency),
+            "--poll-min", f"{RUNNER_FLOOR * p.scale:.4f}",
+            "--poll-max", f"{RUNNER_CEILING * p.scale:.4f}",
+            "--output-dir", str(out),
+        ]
+        child = run_child("runner", *command, log=self.work / "runner-run.log")
+        stats = server.stats()
+        server_cpu = server.cpu_seconds() - server_cpu
+        if child.exit_code != 0:
+            msg = f"runner run exited {child.exit_code}; see {self.work / 'runner-run.log'}"
+            raise RuntimeError(msg)
+        ideal = p.n * p.latency / p.concurrency
+        polls = stats["polls"] / p.n
+        notice = stats["notice_delay"]
+        self._ours = {"makespan": child.wall, "polls": polls}
+        self.raw["engine"] = {
+            "command": " ".join(["runner", *command]), "wall": child.wall, "user": child.user,
+            "system": child.system, "max_rss_mb": child.max_rss_mb, "ideal": ideal,
+            "server_cpu": server_cpu, "stats": _trim(stats),
+        }
+        if 1 in want:
+            self.row("1 makespan", f"N={p.n}, C={p.concurrency}, L={p.latency:g} s ±"
+                     f"{p.jitter:.0%}", child.wall, "s", f"≤ {1.1 * ideal:.1f} (1.10 × {ideal:g})",
+                     child.wall <= 1.1 * ideal)
+            self.row("1 makespan", "ratio to ideal N·L/C", child.wall / ideal, "×", "≤ 1.10",
+                     child.wall / ideal <= 1.1)
+            self.row("1 makespan", "duplicate submissions", stats["duplicate_submissions"], "",
+                     "0", stats["duplicate_submissions"] == 0)
+        if 2 in want:
+            self.row("2 polling", "status polls per generation", polls, "", "≤ 3", polls <= 3)
+            median = notice["median"]
+            self.row("2 polling", "median notice delay", median, "s",
+                     f"≤ {0.1 * p.latency:g} (10% of L)",
+                     None if median is None else median <= 0.1 * p.latency)
+            self.row("2 polling", "p90 notice delay", notice["p90"], "s")
+        if 4 in want:
+            self._cpu(server, out / "bench", child)
+
+    def _cpu(self, server: SandboxProcess, folder: Path, child: ChildRun) -> None:
+        """Scenario 4: the runner's CPU per generation, downloads subtracted."""
+        urls = _fresh_urls(server.base_url, folder)
+        per_download = download_cpu(urls, self.work / "cpu-downloads", self.p.concurrency)
+        n = self.p.n
+        total = child.cpu / n
+        excluded = total - per_download
+        self.raw["cpu"] = {"total_per_generation": total, "download_per_file": per_download,
+                           "downloads_measured": len(urls)}
+        self.row("4 CPU", "runner run user+sys / N (all)", total * 1000, "ms")
+        self.row("4 CPU", "one download via runner.download", per_download * 1000, "ms")
+        self.row("4 CPU", "per generation, downloads excluded", excluded * 1000, "ms", "≤ 2",
+                 excluded <= 0.002)
+        image = self.work / "specs" / "images" / "frame.png"
+        parts = cpu_parts(server.base_url, image, urls[0])
+        self.raw["cpu"]["parts_ms"] = parts
+        for name, milliseconds in parts.items():
+            self.row("4 CPU", f"  one {name}, alone", milliseconds, "ms")
+
+    # -- 3: the comparison clients -------------------------------------------------------------
+
+    def compare(self, server: SandboxProcess) -> None:
+        """Scenario 3: the docs' approach and a naive asyncio client, same server."""
+        p = self.p
+        if self._ours is None:
+            msg = "scenario 3 needs scenario 1's run (select 1 as well)"
+            raise RuntimeError(msg)
+        image = self.work / "specs" / "images" / "frame.png"
+        interval = DOCS_POLL * p.scale
+        server.reset()
+        naive = naive_client(server.base_url, image, range(1, p.n + 1), interval, p.concurrency,
+                             self.work / "out-naive")
+        naive_stats = server.stats()
+        server.reset()
+        docs = docs_client(server.base_url, image, range(1, p.docs_n + 1), interval,
+                           self.work / "out-docs")
+        docs_stats = server.stats()
+        docs_makespan = docs.makespan / p.docs_n * p.n  # strictly sequential: linear in N
+        ours = self._ours
+        naive_polls = naive_stats["polls"] / p.n
+        docs_polls = docs_stats["polls"] / p.docs_n
+        self.raw["compare"] = {
+            "poll_interval": interval,
+            "naive": {"makespan": naive.makespan, "completed": naive.completed,
+                      "polls_per_generation": naive_polls,
+                      "notice_delay": naive_stats["notice_delay"]},
+            "docs": {"sample": p.docs_n, "sample_makespan": docs.makespan,
+                     "makespan_scaled_to_n": docs_makespan, "completed": docs.completed,
+                     "polls_per_generation": docs_polls,
+                     "notice_delay": docs_stats["notice_delay"]},
+        }
+        self.row("3 compare", f"docs client makespan (×N/{p.docs_n} from a sample)",
+                 docs_makespan, "s")
+        self.row("3 compare", "docs client makespan / ours", docs_makespan / ours["makespan"], "×")
+        self.row("3 compare", "docs client polls per generation / ours",
+                 docs_polls / ours["polls"], "×")
+        self.row("3 compare", f"naive asyncio makespan (poll every {interval:.2f} s)",
+                 naive.makespan, "s")
+        self.row("3 compare", "naive asyncio makespan / ours", naive.makespan / ours["makespan"],
+                 "×")
+        self.row("3 compare", "naive asyncio polls per generation / ours",
+                 naive_polls / ours["polls"], "×")
+
+    # -- 5: the nightly no-op --------------------------------------------------------------
+
+    def noop(self, server: SandboxProcess) -> None:
+        """Scenario 5: re-run a finished spec of noop_n requests."""
+        spec = write_spec(self.work / "specs", "nightly", self.p.noop_n)
+        clip = self.work / "clip.mp4"
+        clip.write_bytes(render_clip(RenderJob(
+            model="runway/gen4_turbo", width=160, height=90, fps=8, duration=5, seed=1,
+            prompt="", image_sha256="", image=None, mode="cheap")))
+        out = self.work / "out-nightly"
+        started = time.perf_counter()
+        count = build_finished(spec, out, clip)
+        built = time.perf_counter() - started
+        server.reset()
+        command = ["run", str(spec), "--base-url", server.base_url, "--output-dir", str(out)]
+        child = run_child("runner", *command, log=self.work / "nightly.log")
+        requests = server.stats()["requests"]
+        again = run_child("runner", *command, log=self.work / "nightly-2.log")
+        requests_again = server.stats()["requests"]
+        self.raw["noop"] = {"requests": count, "fixture_seconds": built, "exit_code":
+                            child.exit_code, "wall": child.wall, "cpu": child.cpu,
+                            "max_rss_mb": child.max_rss_mb, "second_wall": again.wall,
+                            "http_requests": requests, "http_requests_both": requests_again}
+        self.row("5 no-op", f"re-run of a finished {count:,}-request spec", child.wall, "s",
+                 "≤ 3", child.wall <= 3 and child.exit_code == 0)
+        self.row("5 no-op", "HTTP requests to the API", requests, "", "0", requests == 0)
+        self.row("5 no-op", "peak RSS", child.max_rss_mb, "MB")
+
+    # -- 6: planning -------------------------------------------------------------------------
+
+    def plan(self) -> None:
+        """Scenario 6: `runner plan` of plan_n requests, text and --json."""
+        spec = write_spec(self.work / "specs", "plan", self.p.plan_n)
+        base = ["plan", str(spec), "--output-dir", str(self.work / "out-plan")]
+        text = run_child("runner", *base)
+        as_json = run_child("runner", *base, "--json")
+        self.raw["plan"] = {"text": _child(text), "json": _child(as_json)}
+        n = f"{self.p.plan_n:,}"
+        for label, child in ((f"runner plan, {n} requests", text), ("  … with --json", as_json)):
+            ok = child.exit_code == 0
+            self.row("6 planning", f"{label}: wall", child.wall, "s", "≤ 5",
+                     ok and child.wall <= 5)
+            self.row("6 planning", f"{label}: peak RSS", child.max_rss_mb, "MB", "≤ 500",
+                     ok and child.max_rss_mb <= 500)
+
+    # -- 7: download ---------------------------------------------------------------------------
+
+    def download(self) -> None:
+        """Scenario 7: small and large downloads in a fresh process each."""
+        server = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_download", "serve"],
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            assert server.stdout is not None
+            base = server.stdout.readline().strip().removeprefix("serving on ")
+            results: dict[int, list[tuple[float, float]]] = {}
+            for mb in self.p.download_mb:
+                for attempt in range(self.p.download_rounds):
+                    dest = self.work / "downloads" / f"{mb}-{attempt}.mp4"
+                    log = self.work / f"download-{mb}-{attempt}.log"
+                    child = run_child("benchmarks.bench_download", "fetch", f"{base}/blob/{mb}",
+                                      str(dest), log=log)
+                    report = json.loads(log.read_text().strip().splitlines()[-1])
+                    dest.unlink()
+                    results.setdefault(mb, []).append((report["mb_per_s"], child.max_rss_mb))
+        finally:
+            server.terminate()
+            server.wait()
+        small, large = self.p.download_mb
+        speed = statistics.median(s for s, _ in results[large])
+        rss_small = max(r for _, r in results[small])
+        rss_large = max(r for _, r in results[large])
+        self.raw["download"] = {str(mb): [{"mb_per_s": s, "max_rss_mb": r} for s, r in runs]
+                                for mb, runs in results.items()}
+        self.row("7 download", f"{large} MB loopback → disk, sha256 + fsync (median of "
+                 f"{self.p.download_rounds})", speed, "MB/s", "≥ 200", speed >= 200)
+        self.row("7 download", f"peak RSS at {small} MB", rss_small, "MB")
+        self.row("7 download", f"peak RSS at {large} MB", rss_large, "MB", "flat",
+                 rss_large - rss_small <= 16)
+
+
+def _fresh_urls(base_url: str, folder: Path) -> list[str]:
+    """Poll each finished generation of `folder`'s manifest once for a signed URL."""
+    headers = {"Authorization": "Bearer bench"}
+    urls = []
+    with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
+        for state in read_state(folder).values():
+            if state.generation_id is None:
+                continue
+            answer = client.get(ENDPOINT, params={"generation_id": state.generation_id}).json()
+            urls.append(answer["video"][0])
+    return urls
+
+
+def _trim(stats: dict[str, Any]) -> dict[str, Any]:
+    """Drop the per-body submission table (one entry per request) from a stats snapshot."""
+    return {k: v for k, v in stats.items() if k != "submissions_by_body"}
+
+
+def _child(child: ChildRun) -> dict[str, float]:
+    return {"exit_code": child.exit_code, "wall": child.wall, "cpu": child.cpu,
+            "max_rss_mb": child.max_rss_mb}
+
+
+def machine() -> dict[str, Any]:
+    """Describe the machine the figures come from."""
+    model = "unknown"
+    with open("/proc/cpuinfo", encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    system = platform.platform()
+    try:
+        with open("/etc/os-release", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("PRETTY_NAME="):
+                    system = f"{line.split('=', 1)[1].strip().strip(chr(34))}, {system}"
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(),
+            "os": system, "memory_gb": round(os.sysconf("SC_PAGE_SIZE")
+                                             * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
+
+
+def markdown(rows: Sequence[Row]) -> str:
+    """Render the rows as a Markdown table."""
+    lines = ["| scenario | metric | measured | target | met |", "|---|---|---|---|---|"]
+    for r in rows:
+        value = "–" if r.value is None else f"{r.value:,.3f}".rstrip("0").rstrip(".")
+        met = {True: "yes", False: "**no**", None: ""}[r.ok]
+        lines.append(f"| {r.scenario} | {r.metric} | {value} {r.unit} | {r.target} | {met} |")
+    return "\n".join(lines)
+
+
+def parse(argv: Sequence[str]) -> tuple[Params, set[int], argparse.Namespace]:
+    """Read the flags into the run's sizes and the chosen scenarios."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--only", default="1,2,3,4,5,6,7",
+                        help="comma-separated scenario numbers (default: all)")
+    parser.add_argument("--quick", action="store_true",
+                        help="scale everything down for a quick check (~30 s)")
+    parser.add_argument("--n", type=int, help="generations in scenarios 1-4")
+    parser.add_argument("--concurrency", type=int, help="server slots = runner --concurrency")
+    parser.add_argument("--latency", type=float, help="seconds per generation (L)")
+    parser.add_argument("--docs-n", type=int, help="generations the docs client runs")
+    parser.add_argument("--noop-n", type=int, help="requests in scenario 5's finished spec")
+    parser.add_argument("--plan-n", type=int, help="requests planned in scenario 6")
+    parser.add_argument("--json-out", type=Path, help="also write the JSON document here")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    args = parser.parse_args(argv)
+    params = QUICK if args.quick else Params()
+    changes = {k: getattr(args, k) for k in ("n", "concurrency", "latency", "docs_n",
+                                             "noop_n", "plan_n") if getattr(args, k)}
+    params = Params(**{**params.__dict__, **changes})
+    want = {int(x) for x in args.only.split(",") if x.strip()}
+    if not want <= set(range(1, 8)):
+        parser.error("--only takes scenario numbers 1..7")
+    return params, want, args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the chosen scenarios; print the JSON document and the Markdown table."""
+    params, want, args = parse(sys.argv[1:] if argv is None else argv)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="runner-bench-") as tmp:
+        work = args.keep or Path(tmp)
+        if work.exists() and args.keep:
+            shutil.rmtree(work)  # a kept folder from an earlier run would be "already done"
+        work.mkdir(parents=True, exist_ok=True)
+        bench = Bench(params, work)
+        steps: list[tuple[set[int], Callable[[], None]]] = [
+            ({6}, bench.plan),
+            ({7}, bench.download),
+        ]
+        if want & {1, 2, 3, 4, 5}:
+            knobs = ServerKnobs(params.latency, params.jitter * params.latency,
+                                params.concurrency)
+            with SandboxProcess(knobs) as server:
+                if want & {1, 2, 3, 4}:
+                    bench.engine(server, want | ({1} if 3 in want else set()))
+                if 3 in want:
+                    bench.compare(server)
+                if 5 in want:
+                    bench.noop(server)
+        for numbers, step in steps:
+            if want & numbers:
+                step()
+    document = {
+        "machine": machine(),
+        "command": " ".join(["python", "-m", "benchmarks.run_bench", *(argv or sys.argv[1:])]),
+        "params": {**params.__dict__, "download_mb": list(params.download_mb),
+                   "poll_min": RUNNER_FLOOR * params.scale,
+                   "poll_max": RUNNER_CEILING * params.scale,
+                   "docs_poll_interval": DOCS_POLL * params.scale},
+        "seconds": round(time.perf_counter() - started, 1),
+        "rows": [r.__dict__ for r in bench.rows],
+        "raw": bench.raw,
+    }
+    text = json.dumps(document, indent=2, ensure_ascii=False, default=str)
+    if args.json_out:
+        args.json_out.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    print()
+    print(markdown(bench.rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
