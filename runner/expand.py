@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -298,7 +299,9 @@ class _JobExpander:
                 "or remove one",
             )
             return False
-        folded = output.casefold()
+        # Caseless and normalisation-insensitive (NFD(casefold(NFD))): on macOS and Windows
+        # "Café.mp4" (NFC) and "cafe\u0301.mp4" (NFD) name one file.
+        folded = unicodedata.normalize("NFD", unicodedata.normalize("NFD", output).casefold())
         other = self.parent.by_output.get(folded)
         if other is not None:
             origin = self.output[1] if self.output else self.job.matrix_path
@@ -394,7 +397,11 @@ def _default_output(job: str | None, values: Mapping[str, Any], spec_name: str) 
 _PLAIN_PATH = re.compile(
     r"^(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}/)*[A-Za-z0-9_-][A-Za-z0-9._-]{0,195}\.mp4$"
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0/C1 controls and invisible format characters (bidi overrides such as U+202E can make
+# "clip\u202egpm.mp4" display as "clip4pm.mpg"; zero-width ones hide in names).
+_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
 
 
 def _output_problem(path: str) -> str | None:

@@ -34,6 +34,7 @@ from runner.models import catalog, get_model
 from runner.request import LocalImage, Request
 from runner.schema_errors import explain_schema_error
 from runner.schemas import validator_for
+from runner.templates import SURROGATE
 from runner.yamlpos import Document, Mark, YamlProblem, load
 from runner.yamlpos import Path as DocPath
 
@@ -207,6 +208,8 @@ class _SpecFile:
             )
             return None
         self._refuse_secrets(data, ())
+        if self._refuse_surrogates(data):
+            return None  # such text cannot be hashed or sent: expanding it would crash
         before = len(self.problems)
         self._check_schema(data)
         if len(self.problems) > before:
@@ -249,6 +252,19 @@ class _SpecFile:
             col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
             self.problem(Mark(line, col), "the spec is not UTF-8 text — save it as UTF-8")
             raise _Stop from None
+
+    def _refuse_surrogates(self, data: Any) -> bool:
+        """Report text holding a lone surrogate escape (`"\\ud800"`); return if any did."""
+        found = False
+        for where, text, is_key in _strings(data, ()):
+            if SURROGATE.search(text):
+                found = True
+                message = (
+                    "this text holds a lone surrogate escape (\\ud800-\\udfff), which is not "
+                    "a character and cannot be sent as UTF-8 — write the character itself"
+                )
+                (self.at_key if is_key else self.at)(where, message)
+        return found
 
     def _refuse_secrets(self, value: Any, path: DocPath) -> None:
         env_keys = [v for v in (os.environ.get(k, "").strip() for k in KEY_ENV_VARS) if len(v) >= 8]

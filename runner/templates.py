@@ -37,6 +37,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 MAX_RENDERED = 100_000  # characters in one rendered value
 MAX_WORK = 1_000_000  # characters/items all growing operations of one render may make
 MAX_INT_BITS = 4096  # integers beyond ~1200 digits are never a sensible spec value
+SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair: not a character
 MAX_TEMPLATE = 20_000  # characters of template source
 
 _WHOLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
@@ -395,6 +396,10 @@ class Renderer:
         except (ArithmeticError, TypeError, ValueError, LookupError, RecursionError) as exc:
             msg = f"template error: {type(exc).__name__}: {exc} — fix the expression"
             raise TemplateProblem(msg) from None
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        if SURROGATE.search(shown):  # '\\ud800' in a Jinja string: not UTF-8, cannot be sent
+            msg = "the result holds a lone surrogate (\\ud800-\\udfff) — write the character itself"
+            raise TemplateProblem(msg)
         self._results[key] = value
         return value
 

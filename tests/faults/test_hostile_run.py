@@ -88,6 +88,16 @@ CASES: dict[str, tuple[str, str]] = {
         HEAD + IMAGE + "  prompt: !!python/object/apply:os.system [\"touch pwned\"]\n", "tag"),
     "right-to-left override in the name": (
         HEAD.replace("name: hostile", "name: \"evil\\u202egpm.mp4\"") + IMAGE, "name"),
+    "right-to-left override in an output path": (
+        HEAD + "matrix:\n  seed: [1]\n" + IMAGE + 'output: "seed-{{ seed }}\\u202egpm.mp4"\n',
+        "control characters"),
+    "lone surrogate escape in a prompt": (
+        HEAD + IMAGE + '  prompt: "a dragon \\ud800"\n', "surrogate"),
+    "lone surrogate made by a template": (
+        HEAD + IMAGE + '  prompt: "{{ \\"\\\\ud83d\\" }}"\n', "surrogate"),
+    "outputs equal up to Unicode normalisation": (
+        HEAD + "matrix:\n  seed: [1, 2]\n" + IMAGE
+        + "output: \"{{ 'caf\\u00e9' if seed == 1 else 'cafe\\u0301' }}.mp4\"\n", "both write"),
 }
 
 
