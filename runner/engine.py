@@ -13,6 +13,7 @@ sent hear back. At the end each spec's gallery is rebuilt (`write_gallery`).
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -166,10 +167,15 @@ def refuse_escaping_outputs(folder: Path, requests: Sequence[Request], display: 
     """
     if not folder.exists():
         return
-    root = folder.resolve()
+    base = folder.absolute()
     checked: dict[Path, bool] = {}
     for request in requests:
         target = folder / request.output
+        # The tree a video may land in is the one its path names: the spec's folder, or
+        # for a reproduction (`../<original>` from `.reproductions/`) the folder above.
+        # The spec layer refuses `..` in users' output paths; here only links may lead out.
+        lexical = os.path.normpath(base / request.output)
+        root = Path(os.path.commonpath([base, lexical])).resolve()
         inside = checked.get(target.parent)
         if inside is None:
             inside = checked[target.parent] = target.parent.resolve().is_relative_to(root)
