@@ -297,7 +297,8 @@ def manifest_events(folder: Path) -> list[dict[str, Any]]:
 
 
 def moment(folder: Path, events: list[dict[str, Any]]) -> str:
-    """Name what a run was doing from what it left: the phase a kill interrupted."""
+    """Name what a run was doing from what it left (`events`: this run's records only):
+    the phase a kill interrupted."""
     if any(folder.rglob("*.part")):
         return "download"
     open_posts = {e["id"] for e in events if e["event"] == "submitting"} - {
@@ -351,6 +352,7 @@ def kill_at_random(
     run ended first.
     """
     delay = rng.uniform(0.0, within)
+    earlier = len(manifest_events(folder))  # what earlier runs wrote: not this run's phase
     process = subprocess.Popen(
         list(command), cwd=cwd, env=dict(env or child_env()),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -364,7 +366,7 @@ def kill_at_random(
             if working_since is not None and time.monotonic() - working_since >= delay:
                 process.send_signal(signal.SIGKILL)
                 process.wait(timeout=10)
-                return True, moment(folder, manifest_events(folder))
+                return True, moment(folder, manifest_events(folder)[earlier:])
             if on_sample is not None:
                 on_sample()
             time.sleep(0.002)
@@ -405,7 +407,7 @@ def crash_campaign(
         stats.problems += after.problems
     stats.runs += 1
     final = run_runner(command, cwd)
-    if final.returncode not in (0, 1):
+    if final.returncode not in (0, 1) or "Traceback" in final.stderr:
         msg = f"the resumed run failed: {final.returncode}\n{final.stdout}\n{final.stderr}"
         raise AssertionError(msg)
     bodies = expected_bodies(spec)
@@ -500,6 +502,8 @@ def run_scenario(
     started = time.monotonic()
     run = run_runner(command, folder)
     seconds = time.monotonic() - started
+    if "Traceback" in run.stderr:  # a crashed runner is a bug, not a fault outcome
+        raise AssertionError(run.stderr)
     stats = server.stats()
     server.set_faults()
     rerun = run_runner(command, folder)
