@@ -285,6 +285,9 @@ class Bench:
             results: dict[int, list[tuple[float, float]]] = {}
             for mb in self.p.download_mb:
                 for attempt in range(self.p.download_rounds):
+                    # Flush earlier scenarios' dirty pages first: their writeback would
+                    # otherwise compete with this download's writes and fsync.
+                    os.sync()
                     dest = self.work / "downloads" / f"{mb}-{attempt}.mp4"
                     log = self.work / f"download-{mb}-{attempt}.log"
                     child = run_child("benchmarks.bench_download", "fetch", f"{base}/blob/{mb}",
