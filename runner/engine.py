@@ -376,6 +376,10 @@ class Workers:
             except (AuthError, StorageError) as exc:
                 self._abort(exc)
                 return
+            except asyncio.CancelledError:
+                if self.shared.abort is None:
+                    raise  # the run itself is being stopped (Ctrl-C)
+                return  # cut off by another worker's abort: the run ends with that error
             self.counter.change(running=-1, **{_TALLY_FIELD.get(result.outcome, "skipped"): 1})
             self.reports[index] = _report(item, result.outcome.value, result.reason, result)
             if result.outcome in (Outcome.UNKNOWN, Outcome.TIMED_OUT):
