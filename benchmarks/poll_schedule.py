@@ -12,106 +12,27 @@ lag between a generation finishing and the engine seeing it (the cost of polling
 from __future__ import annotations
 
 import argparse
-import asyncio
-import concurrent.futures
 import hashlib
-import heapq
 import random
 import statistics
 import tempfile
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
+from runner.clock import VirtualClock
 from runner.engine import RunOptions, Transports, execute
 from runner.polling import PollSettings
 from runner.request import Request
 from runner.sandbox.render import RenderJob, render_clip
 
-T = TypeVar("T")
-
 CLIP = render_clip(
     RenderJob(model="runway/gen4_turbo", width=64, height=36, fps=4, duration=1, seed=1,
               prompt="p", image_sha256="x", image=None)
 )
-
-
-class VirtualClock:
-    """Virtual time for concurrent sleepers (a copy of tests/engine/conftest.py's).
-
-    `runner.clock.FakeClock` advances by every sleep it is given, so four workers each
-    sleeping 10 s move it 40 s. Here a sleeper waits for virtual time to reach its wake
-    time, and a driver jumps to the earliest wake time only once the loop is quiet: no
-    thread job (probe, fsync, image read) running and ready tasks flushed. Start the
-    work with `clock.run(coro)` so thread jobs go through the counting executor.
-    """
-
-    def __init__(self, start: float = 1_000_000.0) -> None:
-        self._now = start
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._seq = 0
-        self._driver: asyncio.Task[None] | None = None
-        self._jobs: list[concurrent.futures.Future[Any]] = []
-
-    def monotonic(self) -> float:
-        return self._now
-
-    def wall(self) -> float:
-        return self._now
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run `coro` in a fresh loop whose thread jobs this clock can see."""
-        clock = self
-
-        class Counting(concurrent.futures.ThreadPoolExecutor):
-            def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-                job = super().submit(fn, *args, **kwargs)
-                clock._jobs.append(job)
-                return job
-
-        async def main() -> T:
-            asyncio.get_running_loop().set_default_executor(Counting(max_workers=4))
-            return await coro
-
-        return asyncio.run(main())
-
-    async def sleep(self, seconds: float) -> None:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        self._seq += 1
-        heapq.heappush(self._sleepers, (self._now + max(0.0, seconds), self._seq, future))
-        if self._driver is None or self._driver.done():
-            self._driver = loop.create_task(self._drive())
-        await future
-
-    async def _quiet(self) -> None:
-        """Wait until no thread job runs and the tasks they woke have run too."""
-        while True:
-            self._jobs = [job for job in self._jobs if not job.done()]
-            if self._jobs:
-                await asyncio.sleep(0.0005)
-                continue
-            for _ in range(50):  # flush callbacks: thread results, then the tasks they wake
-                await asyncio.sleep(0)
-            if not any(not job.done() for job in self._jobs):
-                return
-
-    async def _drive(self) -> None:
-        while self._sleepers:
-            await self._quiet()
-            while self._sleepers and self._sleepers[0][2].done():  # cancelled sleepers
-                heapq.heappop(self._sleepers)
-            if not self._sleepers:
-                return
-            self._now = max(self._now, self._sleepers[0][0])
-            while self._sleepers and self._sleepers[0][0] <= self._now:
-                _, _, future = heapq.heappop(self._sleepers)
-                if not future.done():
-                    future.set_result(None)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from runner.clock import VirtualClock
 from runner.engine import RunOptions, Transports, execute
 from runner.errors import AuthError
 from runner.manifest import read_state
@@ -25,7 +26,7 @@ from runner.progress import SilentReporter
 from runner.sandbox.render import RenderJob, render_clip
 from runner.summary import RunSummary
 
-from .conftest import FakeSpec, VirtualClock
+from .conftest import FakeSpec
 
 KEY = "sk-live-SECRET-abcdef0123456789"
 API = "https://api.aimlapi.com"
