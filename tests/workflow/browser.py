@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator
@@ -157,11 +160,15 @@ class Page:
 async def open_page(width: int = 1400, height: int = 900) -> AsyncIterator[Page]:
     """Start headless Chromium with a fresh profile and yield one instrumented tab."""
     executable = chromium_path()
-    with tempfile.TemporaryDirectory(prefix="runner-chromium-") as profile:
+    # Chromium's helper processes may still write to the profile for a moment after the
+    # browser exits; they are stopped as a group below, and a late file is no failure.
+    with tempfile.TemporaryDirectory(
+        prefix="runner-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         process = subprocess.Popen(
             [executable, *_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
              f"--window-size={width},{height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         try:
             ws_url = await _devtools_url(Path(profile), process)
@@ -175,12 +182,20 @@ async def open_page(width: int = 1400, height: int = 900) -> AsyncIterator[Page]
                 finally:
                     pump.cancel()
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop_group(process)
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop Chromium and every helper process it started (its own session)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # helpers that outlived the browser
 
 
 async def _devtools_url(profile: Path, process: subprocess.Popen[bytes]) -> str:
