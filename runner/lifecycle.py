@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import av
 import httpx
 
 from runner.api import ApiClient, GenStatus, OutcomeUnknown, Rejected, Retryable, is_loopback_url
@@ -29,8 +30,8 @@ from runner.download import DownloadError, ExpiredUrl, download
 from runner.errors import AuthError, StorageError
 from runner.manifest import Manifest
 from runner.polling import PollScheduler, PollSettings
-from runner.poster import ensure_poster, poster_path
-from runner.probe import NotAVideo, probe
+from runner.poster import POSTER_AT, poster_path, write_poster
+from runner.probe import NotAVideo, probe_frame
 from runner.progress import format_duration
 from runner.request import IMAGE_REF_PREFIX, LocalImage, Request, materialize
 from runner.retry import GiveUp, Quota, RetryPolicy
@@ -301,7 +302,8 @@ async def fetch_video(
                 return Result(Outcome.FAILED, str(exc))
             await shared.clock.sleep(shared.policy.backoff(attempt, shared.rng))
     try:
-        facts = await asyncio.to_thread(probe, dest)
+        # One opening serves the probe and the poster's frame (POSTER_AT seconds in).
+        facts, frame = await asyncio.to_thread(probe_frame, dest, POSTER_AT)
     except NotAVideo as exc:
         dest.unlink(missing_ok=True)  # never leave a non-video where a video belongs
         reason = f"the downloaded file is not a video: {exc}"
@@ -316,9 +318,21 @@ async def fetch_video(
         video=facts.to_dict(),
         download_seconds=result.seconds,
     )
-    write_sidecar(dest, sidecar_for(manifest.state[rid]))
     # The end-of-run gallery shows a poster per video: make it now, in a thread, while
     # other generations are still running, instead of all of them after the last one
     # (1,000 posters added ~4 s to a run's end). The gallery skips posters that exist.
-    await asyncio.to_thread(ensure_poster, dest, poster_path(spec.folder, rid))
+    sidecar = sidecar_for(manifest.state[rid])
+    poster = poster_path(spec.folder, rid)
+    await asyncio.to_thread(_write_beside, dest, sidecar, frame, poster)
     return Result(Outcome.DONE, video_seconds=facts.duration)
+
+
+def _write_beside(
+    video: Path, sidecar: Mapping[str, Any], frame: av.VideoFrame, poster: Path
+) -> None:
+    """Write a recorded video's sidecar and poster (one thread hop for both)."""
+    write_sidecar(video, sidecar)
+    try:
+        write_poster(frame, poster)
+    except av.FFmpegError:
+        pass  # a frame swscale refuses: the gallery shows the cell without a poster

@@ -10,17 +10,21 @@ gallery skips every poster that is newer than its video.
 from __future__ import annotations
 
 import io
-from fractions import Fraction
+import threading
 from pathlib import Path
 
 import av
+from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 from runner.durable import storage_error, write_atomic
+from runner.probe import NotAVideo, probe_frame
 
 POSTER_DIR = ".posters"  # hidden, so it never collides with an output path template
 POSTER_WIDTH = 480  # px: sharp in a grid cell, ~20-40 KB per JPEG
 POSTER_AT = 1.0  # seconds in: past the first frame (which is just the input image)
+
+_local = threading.local()
 
 
 def poster_path(folder: Path, request_id: str) -> Path:
@@ -43,39 +47,40 @@ def ensure_poster(video: Path, poster: Path) -> bool:
             return True
     except FileNotFoundError:
         pass
-    image = _frame_near(video, POSTER_AT)
-    if image is None:
+    frame = _frame_near(video, POSTER_AT)
+    if frame is None:
         return False
-    _save_jpeg(_shrink(image, POSTER_WIDTH), poster)
+    write_poster(frame, poster)
     return True
 
 
-def _frame_near(video: Path, seconds: float) -> Image.Image | None:
-    """Decode frames up to `seconds` (or the last one) and return it as an image."""
+def write_poster(frame: av.VideoFrame, poster: Path) -> None:
+    """Write `frame`, scaled down to `POSTER_WIDTH`, as the JPEG `poster` (atomically)."""
+    width, height = frame.width, frame.height
+    if width > POSTER_WIDTH:
+        width, height = POSTER_WIDTH, max(1, round(height * POSTER_WIDTH / width))
+    # One swscale pass converts and scales; the thread's reformatter keeps its context
+    # between posters (building one costs more than converting a small frame).
+    rgb = _reformatter().reformat(
+        frame, width=width, height=height, format="rgb24", interpolation="BILINEAR"
+    )
+    _save_jpeg(Image.fromarray(rgb.to_ndarray()), poster)
+
+
+def _reformatter() -> VideoReformatter:
+    """Return this thread's reformatter (one is not safe to share between threads)."""
+    formatter: VideoReformatter | None = getattr(_local, "reformatter", None)
+    if formatter is None:
+        formatter = _local.reformatter = VideoReformatter()
+    return formatter
+
+
+def _frame_near(video: Path, seconds: float) -> av.VideoFrame | None:
+    """Return the frame at `seconds` (or the last one), or None if it is not a video."""
     try:
-        with av.open(str(video)) as container:
-            if not container.streams.video:
-                return None
-            stream = container.streams.video[0]
-            # Decoding from the start is exact and cheap for a 1 s target; seeking
-            # would land on the previous keyframe anyway.
-            base = stream.time_base or Fraction(1, 1)
-            last: av.VideoFrame | None = None
-            for frame in container.decode(stream):
-                last = frame  # converted once, below: not every frame on the way
-                if frame.pts is not None and float(frame.pts * base) >= seconds:
-                    break
-            return None if last is None else Image.fromarray(last.to_ndarray(format="rgb24"))
-    except (av.error.FFmpegError, OSError):
+        return probe_frame(video, seconds)[1]
+    except (NotAVideo, OSError):
         return None
-
-
-def _shrink(image: Image.Image, width: int) -> Image.Image:
-    """Return `image` scaled down to `width` pixels wide, keeping its aspect ratio."""
-    if image.width <= width:
-        return image.convert("RGB")
-    height = max(1, round(image.height * width / image.width))
-    return image.convert("RGB").resize((width, height), Image.Resampling.BILINEAR)
 
 
 def _save_jpeg(image: Image.Image, poster: Path) -> None:
