@@ -30,8 +30,8 @@ from runner.download import DownloadError, ExpiredUrl, download
 from runner.errors import AuthError, StorageError
 from runner.manifest import Manifest
 from runner.polling import PollScheduler, PollSettings
-from runner.poster import POSTER_AT, poster_path, write_poster
-from runner.probe import NotAVideo, probe_frame
+from runner.poster import POSTER_AT, poster_jpeg, poster_path, save_poster
+from runner.probe import NotAVideo, VideoFacts, probe_frame
 from runner.progress import format_duration
 from runner.request import IMAGE_REF_PREFIX, LocalImage, Request, materialize
 from runner.retry import GiveUp, Quota, RetryPolicy
@@ -39,6 +39,9 @@ from runner.sidecar import sidecar_for, write_sidecar
 
 NOT_FOUND_LIMIT = 3  # 404s on a poll tolerated (a replica lagging behind) before failing
 EMPTY_DONE_LIMIT = 3  # "completed" answers without a URL tolerated before failing
+# Images up to this size are read and base64-encoded on the event loop (~0.1 ms): the
+# hop to a worker thread and back would cost more CPU than the work itself.
+INLINE_IMAGE_BYTES = 256 << 10
 
 
 class Outcome(enum.Enum):
@@ -69,6 +72,8 @@ class SpecRun:
     folder: Path
     manifest: Manifest
     images: Mapping[str, LocalImage]  # sha256 hex -> image
+    # display path per image: resolving it and the working folder is ~30 syscalls
+    _shown: dict[str, str] = field(default_factory=dict, repr=False)
 
     def image_refs(self, request: Request) -> dict[str, str]:
         """Return the `sha256:…` -> display path map of the images `request` uses."""
@@ -77,8 +82,20 @@ class SpecRun:
             if isinstance(value, str) and value.startswith(IMAGE_REF_PREFIX):
                 image = self.images.get(value[len(IMAGE_REF_PREFIX) :])
                 if image is not None:
-                    refs[value] = _display(image.path)
+                    shown = self._shown.get(value)
+                    if shown is None:
+                        shown = self._shown[value] = _display(image.path)
+                    refs[value] = shown
         return refs
+
+    def image_bytes(self, request: Request) -> int:
+        """Return the size of the image files `request` sends (0 without images)."""
+        total = 0
+        for value in request.body.values():
+            if isinstance(value, str) and value.startswith(IMAGE_REF_PREFIX):
+                image = self.images.get(value[len(IMAGE_REF_PREFIX) :])
+                total += image.size if image is not None else 0
+        return total
 
 
 def _display(path: Path) -> str:
@@ -132,7 +149,10 @@ async def submit(shared: Shared, spec: SpecRun, request: Request) -> str | Resul
     rid = request.id
     if request.provider in shared.stopped:
         return Result(Outcome.NOT_RUN, shared.stopped[request.provider])
-    body = await asyncio.to_thread(materialize, request.body, spec.images)
+    if spec.image_bytes(request) <= INLINE_IMAGE_BYTES:
+        body = materialize(request.body, spec.images)
+    else:  # reading and encoding megabytes would stall every other request's I/O
+        body = await asyncio.to_thread(materialize, request.body, spec.images)
     attempt = 0
     while True:
         await shared.wait_gate(request.provider)
@@ -302,8 +322,7 @@ async def fetch_video(
                 return Result(Outcome.FAILED, str(exc))
             await shared.clock.sleep(shared.policy.backoff(attempt, shared.rng))
     try:
-        # One opening serves the probe and the poster's frame (POSTER_AT seconds in).
-        facts, frame = await asyncio.to_thread(probe_frame, dest, POSTER_AT)
+        facts, jpeg = await asyncio.to_thread(_probe_and_poster, dest)
     except NotAVideo as exc:
         dest.unlink(missing_ok=True)  # never leave a non-video where a video belongs
         reason = f"the downloaded file is not a video: {exc}"
@@ -318,21 +337,23 @@ async def fetch_video(
         video=facts.to_dict(),
         download_seconds=result.seconds,
     )
-    # The end-of-run gallery shows a poster per video: make it now, in a thread, while
-    # other generations are still running, instead of all of them after the last one
-    # (1,000 posters added ~4 s to a run's end). The gallery skips posters that exist.
-    sidecar = sidecar_for(manifest.state[rid])
-    poster = poster_path(spec.folder, rid)
-    await asyncio.to_thread(_write_beside, dest, sidecar, frame, poster)
+    # The sidecar, and the poster the end-of-run gallery shows (made now, while other
+    # generations run, not all after the last one: 1,000 added ~4 s to a run's end).
+    # Written here, not in a thread: two small files cost less than the hop there and
+    # back, and the manifest's own fsyncs already happen on the event loop.
+    write_sidecar(dest, sidecar_for(manifest.state[rid]))
+    if jpeg is not None:
+        save_poster(jpeg, poster_path(spec.folder, rid))
     return Result(Outcome.DONE, video_seconds=facts.duration)
 
 
-def _write_beside(
-    video: Path, sidecar: Mapping[str, Any], frame: av.VideoFrame, poster: Path
-) -> None:
-    """Write a recorded video's sidecar and poster (one thread hop for both)."""
-    write_sidecar(video, sidecar)
+def _probe_and_poster(video: Path) -> tuple[VideoFacts, bytes | None]:
+    """Probe `video` and render its poster from the same opening (in a worker thread).
+
+    Raises `NotAVideo`; a frame swscale refuses only costs the poster (None).
+    """
+    facts, frame = probe_frame(video, POSTER_AT)
     try:
-        write_poster(frame, poster)
+        return facts, poster_jpeg(frame)
     except av.FFmpegError:
-        pass  # a frame swscale refuses: the gallery shows the cell without a poster
+        return facts, None

@@ -56,6 +56,11 @@ def ensure_poster(video: Path, poster: Path) -> bool:
 
 def write_poster(frame: av.VideoFrame, poster: Path) -> None:
     """Write `frame`, scaled down to `POSTER_WIDTH`, as the JPEG `poster` (atomically)."""
+    save_poster(poster_jpeg(frame), poster)
+
+
+def poster_jpeg(frame: av.VideoFrame) -> bytes:
+    """Return `frame` scaled down to `POSTER_WIDTH` wide, as JPEG bytes."""
     width, height = frame.width, frame.height
     if width > POSTER_WIDTH:
         width, height = POSTER_WIDTH, max(1, round(height * POSTER_WIDTH / width))
@@ -64,7 +69,18 @@ def write_poster(frame: av.VideoFrame, poster: Path) -> None:
     rgb = _reformatter().reformat(
         frame, width=width, height=height, format="rgb24", interpolation="BILINEAR"
     )
-    _save_jpeg(Image.fromarray(rgb.to_ndarray()), poster)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb.to_ndarray()).save(buffer, format="JPEG", quality=82, optimize=True)
+    return buffer.getvalue()
+
+
+def save_poster(data: bytes, poster: Path) -> None:
+    """Write the JPEG `data` to `poster` atomically (a crash never leaves half a JPEG)."""
+    try:
+        poster.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise storage_error(exc, poster.parent) from exc
+    write_atomic(poster, data)
 
 
 def _reformatter() -> VideoReformatter:
@@ -81,14 +97,3 @@ def _frame_near(video: Path, seconds: float) -> av.VideoFrame | None:
         return probe_frame(video, seconds)[1]
     except (NotAVideo, OSError):
         return None
-
-
-def _save_jpeg(image: Image.Image, poster: Path) -> None:
-    """Write `image` to `poster` atomically (a crash never leaves half a JPEG)."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=82, optimize=True)
-    try:
-        poster.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise storage_error(exc, poster.parent) from exc
-    write_atomic(poster, buffer.getvalue())
