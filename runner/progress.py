@@ -25,6 +25,8 @@ from rich.progress import (
 
 from runner.clock import Clock
 
+REFRESH_PER_SECOND = 2  # redraws of the live bar
+
 
 @dataclass(frozen=True, slots=True)
 class Tally:
@@ -185,6 +187,10 @@ class LiveReporter:
             TimeRemainingColumn(),
             console=self.console,
             transient=False,
+            # Each redraw costs ~2 ms of CPU: at rich's default 10 a second the bar alone
+            # took ~2 ms per generation of a 1,000-generation run. Counts and a clock in
+            # whole seconds read the same at 2.
+            refresh_per_second=REFRESH_PER_SECOND,
         )
         self._progress.start()
         self._task = self._progress.add_task(
