@@ -20,12 +20,11 @@ repr, or a download request (downloads use `download_client()`, which has no key
 from __future__ import annotations
 
 import enum
-import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
@@ -157,17 +156,6 @@ def parse_generation(data: object, generation_id: str) -> Generation:
         video_url=video_url(data.get("video")),
         error=error,
     )
-
-
-def is_loopback_url(url: str) -> bool:
-    """Return True when `url` points at this machine (127.0.0.0/8, ::1, localhost)."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class ApiClient:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import os
 import time
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ import httpx
 
 from runner.durable import fsync_dir, storage_error, temp_name
 from runner.errors import RunnerError
+from runner.loopback import is_loopback_host
 
 CHUNK = 1 << 20
 THREAD_MIN = 256 << 10  # blocks this big are written off the event loop (see _stream_to)
@@ -75,16 +75,6 @@ class DownloadResult:
     size: int
     sha256: str
     seconds: float
-
-
-def is_loopback_host(host: str) -> bool:
-    """Tell whether `host` names this machine (localhost, 127.0.0.0/8, ::1)."""
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_url(url: str, *, allow_loopback_http: bool) -> None:

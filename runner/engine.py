@@ -13,6 +13,7 @@ sent hear back. At the end each spec's gallery is rebuilt (`write_gallery`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 from collections.abc import Iterator, Mapping, Sequence
@@ -23,10 +24,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from runner.api import ApiClient, download_client, is_loopback_url
+from runner.api import ApiClient, download_client
 from runner.clock import Clock, SystemClock
 from runner.errors import AuthError, StorageError, UsageError
 from runner.lifecycle import Outcome, Result, Shared, SpecRun, collect, submit
+from runner.loopback import is_loopback_url
 from runner.manifest import Manifest, parse_ts
 from runner.polling import PollScheduler, PollSettings
 from runner.progress import Reporter, SilentReporter, Tally
@@ -459,29 +461,21 @@ def run(
     needs_sandbox = options.base_url is None and any(
         get_provider(r.provider).base_url is None for _, requests in chosen for r in requests
     )
-    if not needs_sandbox:
-        return asyncio.run(
-            execute(
-                chosen,
-                options,
-                clock=clock,
-                reporter=reporter,
-                environ=environ,
-                transports=transports,
-            )
-        )
-    from runner.sandbox import SandboxConfig, start_in_thread
+    with contextlib.ExitStack() as stack:
+        sandbox_url = None
+        if needs_sandbox:
+            from runner.sandbox import SandboxConfig, start_in_thread
 
-    # Fast defaults: a generation takes about a second, so a demo run feels like one.
-    with start_in_thread(SandboxConfig(latency=1.0, jitter=0.2)) as running:
-        return asyncio.run(
-            execute(
-                chosen,
-                options,
-                clock=clock,
-                reporter=reporter,
-                environ=environ,
-                transports=transports,
-                sandbox_url=running.base_url,
-            )
+            # Fast defaults: a generation takes about a second, so a demo run feels like one.
+            running = stack.enter_context(start_in_thread(SandboxConfig(latency=1.0, jitter=0.2)))
+            sandbox_url = running.base_url
+        coro = execute(
+            chosen,
+            options,
+            clock=clock,
+            reporter=reporter,
+            environ=environ,
+            transports=transports,
+            sandbox_url=sandbox_url,
         )
+        return asyncio.run(coro)

@@ -24,10 +24,11 @@ from typing import Any
 import av
 import httpx
 
-from runner.api import ApiClient, GenStatus, OutcomeUnknown, Rejected, Retryable, is_loopback_url
+from runner.api import ApiClient, GenStatus, OutcomeUnknown, Rejected, Retryable
 from runner.clock import Clock
 from runner.download import DownloadError, ExpiredUrl, download
 from runner.errors import AuthError, StorageError
+from runner.loopback import is_loopback_url
 from runner.manifest import Manifest
 from runner.polling import PollScheduler, PollSettings
 from runner.poster import POSTER_AT, poster_jpeg, poster_path, save_poster

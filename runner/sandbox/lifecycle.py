@@ -7,7 +7,6 @@ loop, so the engine talks to it exactly as it talks to the real API.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -17,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from runner.errors import UsageError
+from runner.loopback import is_loopback_host
 from runner.sandbox.config import SandboxConfig
 from runner.sandbox.server import Sandbox
 
@@ -25,13 +25,7 @@ STARTUP_TIMEOUT = 30.0
 
 def check_host(host: str, allow_remote: bool) -> None:
     """Refuse to listen beyond loopback unless asked to explicitly."""
-    if allow_remote or host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not (allow_remote or is_loopback_host(host)):
         msg = (
             f"refusing to serve the sandbox on {host!r}, which is not a loopback address — "
             f"use --host 127.0.0.1, or pass --allow-remote if you really mean it"

@@ -18,12 +18,12 @@ from runner.api import (
     Retryable,
     download_client,
     error_text,
-    is_loopback_url,
     map_status,
     video_url,
 )
 from runner.clock import FakeClock
 from runner.errors import AuthError
+from runner.loopback import is_loopback_url
 
 KEY = "sk-test-0123456789abcdef"
 ENDPOINT = "/v2/generate/video/runway/generation"
