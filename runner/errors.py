@@ -10,6 +10,11 @@
     └── ApiError                the API answered in a way that stops the run        (1)
         └── AuthError           401 (bad key) or 403 (out of credits)               (1)
 
+Per-request errors are not in this tree: `api.Retryable` / `OutcomeUnknown` / `Rejected`,
+`download.DownloadError` (`ExpiredUrl`, `TruncatedDownload`, `UnsafeUrl`) and
+`probe.NotAVideo` are turned by `runner.lifecycle` into that request's outcome (retried,
+`unknown` or `failed` with a reason) and never stop the other requests.
+
 The core raises these and never prints or exits; `runner.cli` turns them into one
 clear line per problem and an exit code, in one place. Foreign errors (httpx, OSError,
 yaml) are translated where they enter, chained with `raise ... from exc`.
