@@ -30,7 +30,7 @@ import httpx
 
 from runner import __version__
 from runner.clock import Clock
-from runner.errors import AuthError
+from runner.errors import AuthError, BadKeyError
 from runner.retry import parse_retry_after
 from runner.transport import PooledTransport
 
@@ -286,11 +286,11 @@ class ApiClient:
         where = f"set a valid key in {self._key_env}" if self._key_env else "check the key"
         if status == 401:
             msg = f"{self.provider} rejected the API key (HTTP 401: {message}) — {where}"
-        else:
-            msg = (
-                f"{self.provider} refused the request (HTTP 403: {message}) — the account "
-                f"may be out of credits or the key lacks access; {where}"
-            )
+            raise BadKeyError(msg)
+        msg = (
+            f"{self.provider} refused the request (HTTP 403: {message}) — the account "
+            f"may be out of credits or the key lacks access; {where}"
+        )
         raise AuthError(msg)
 
     def _server_message(self, response: httpx.Response) -> str:

@@ -226,7 +226,7 @@ def run(paths: tuple[Path, ...], sandbox: bool, base_url: str | None, concurrenc
     A second run of a finished spec makes no API call. A submission whose outcome is
     unknown (the connection dropped after sending) is never resubmitted on its own.
     Exit 0 when every selected request has its video, 1 when some failed or are
-    unknown, 2 for an invalid spec, flag or missing key.
+    unknown, 2 for an invalid spec, flag, or a missing or rejected key.
     """
     from runner import engine
     from runner.clock import SystemClock

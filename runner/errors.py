@@ -8,7 +8,8 @@
     ├── StorageError            the output folder cannot be written (permissions,
     │                           full disk); the manifest is left intact             (1)
     └── ApiError                the API answered in a way that stops the run        (1)
-        └── AuthError           401 (bad key) or 403 (out of credits)               (1)
+        └── AuthError           403: out of credits or no access                    (1)
+            └── BadKeyError     401: the key was rejected (configuration)           (2)
 
 Per-request errors are not in this tree: `api.Retryable` / `OutcomeUnknown` / `Rejected`,
 `download.DownloadError` (`ExpiredUrl`, `TruncatedDownload`, `UnsafeUrl`) and
@@ -74,3 +75,9 @@ class ApiError(RunnerError):
 
 class AuthError(ApiError):
     """Raised on 401 (bad key) or 403 (out of credits): no further request is sent."""
+
+
+class BadKeyError(AuthError):
+    """Raised on 401: the key is wrong, which is configuration, like a missing key."""
+
+    exit_code = 2

@@ -173,11 +173,12 @@ def test_generation_id_field_and_opaque_ids(
 def test_401_stops_the_run_at_once(
     spec_factory: Callable[..., FakeSpec], tmp_path: Path
 ) -> None:
-    """A 401 raises AuthError after one request; nothing more is sent or recorded."""
+    """A 401 stops the run after one request (exit 2: the key is configuration)."""
     scripted = ScriptedApi(create_status=401)
     spec = spec_factory([1, 2, 3], provider="aimlapi")
-    with pytest.raises(AuthError, match="AIMLAPI_API_KEY"):
+    with pytest.raises(AuthError, match="AIMLAPI_API_KEY") as raised:
         _run(scripted, spec, tmp_path, concurrency=1)
+    assert raised.value.exit_code == 2
     assert len(scripted.seen) == 1
     assert read_state(tmp_path / "outputs" / spec.name) == {}
 
@@ -188,8 +189,9 @@ def test_403_while_polling_stops_the_run_and_keeps_the_generation(
     """Out of credits while polling stops the run; the generation id stays recorded."""
     scripted = ScriptedApi(poll_status=403)
     spec = spec_factory([1], provider="aimlapi")
-    with pytest.raises(AuthError, match="credits"):
+    with pytest.raises(AuthError, match="credits") as raised:
         _run(scripted, spec, tmp_path)
+    assert raised.value.exit_code == 1
     (state,) = read_state(tmp_path / "outputs" / spec.name).values()
     assert state.status == "pending" and state.generation_id == "gen-1"
 
