@@ -82,7 +82,7 @@ CASES: dict[str, tuple[str, str]] = {
     "decompression bomb image": (HEAD + "params:\n  image_url: images/bomb.png\n", "bomb.png"),
     "not an image": (HEAD + "params:\n  image_url: images/notes.png\n", "not an image"),
     "pasted API key": (
-        HEAD + IMAGE + "  prompt: \"a dragon sk-live0123456789abcdefghijklmnop\"\n", "API key"),
+        HEAD + IMAGE + "  prompt: \"a dragon sk-live_0123456789_abcdefghij_klmnop\"\n", "API key"),
     "the environment's own key pasted": (HEAD + IMAGE + f"  prompt: \"{TEST_KEY}\"\n", "API key"),
     "python object tag": (
         HEAD + IMAGE + "  prompt: !!python/object/apply:os.system [\"touch pwned\"]\n", "tag"),
