@@ -16,9 +16,12 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from runner.engine import RunOptions, RunSummary, execute
 from runner.polling import PollSettings
+from runner.progress import SilentReporter
 from runner.request import LocalImage, Request
 from runner.retry import RetryPolicy
+from runner.sandbox import RunningSandbox, SandboxConfig, start_in_thread
 
 
 def _is_loopback(address: Any) -> bool:
@@ -189,3 +192,36 @@ def spec_factory(tmp_path: Path) -> Callable[..., FakeSpec]:
         return make_spec(tmp_path, seeds, name, **kwargs)
 
     return build
+
+
+@pytest.fixture
+def sandbox() -> Iterator[RunningSandbox]:
+    """A real sandbox (in a thread, over loopback HTTP) with tiny latency and small clips."""
+    with start_in_thread(SandboxConfig(latency=0.05, jitter=0.02, scale=8, fps=4)) as running:
+        yield running
+
+
+def run_on_sandbox(
+    spec: FakeSpec,
+    sandbox: RunningSandbox,
+    tmp_path: Path,
+    clock: FastClock | None = None,
+    **options: Any,
+) -> RunSummary:
+    """Run every request of `spec` against `sandbox` with fast polls and retries."""
+    opts = RunOptions(
+        output_dir=tmp_path / "outputs",
+        base_url=sandbox.base_url,
+        poll=options.pop("poll", FAST_POLL),
+        retry=options.pop("retry", FAST_RETRY),
+        seed=0,
+        **options,
+    )
+    return asyncio.run(
+        execute(
+            [(spec, list(spec.requests))],
+            opts,
+            clock=clock or FastClock(50.0),
+            reporter=SilentReporter(),
+        )
+    )

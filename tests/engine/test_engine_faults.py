@@ -2,59 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from runner.engine import RunOptions, RunSummary, execute
 from runner.manifest import read_state
 from runner.polling import PollSettings
 from runner.probe import probe
-from runner.progress import SilentReporter
 from runner.retry import RetryPolicy
-from runner.sandbox import FaultSpec, RunningSandbox, SandboxConfig, start_in_thread
+from runner.sandbox import FaultSpec, RunningSandbox
 
-from .conftest import FAST_POLL, FAST_RETRY, FakeSpec, FastClock
-
-
-@pytest.fixture
-def sandbox() -> Iterator[RunningSandbox]:
-    """A real sandbox with tiny latency; each test sets the faults it needs."""
-    with start_in_thread(SandboxConfig(latency=0.05, jitter=0.02, scale=8, fps=4)) as running:
-        yield running
+from .conftest import FakeSpec, FastClock, run_on_sandbox
 
 
 def _faults(sandbox: RunningSandbox, **faults: FaultSpec | dict[str, Any]) -> None:
     specs = {k: v.to_mapping() if isinstance(v, FaultSpec) else v for k, v in faults.items()}
     sandbox.configure(faults=specs)
-
-
-def _run(
-    spec: FakeSpec,
-    sandbox: RunningSandbox,
-    tmp_path: Path,
-    clock: FastClock | None = None,
-    **options: Any,
-) -> RunSummary:
-    opts = RunOptions(
-        output_dir=tmp_path / "outputs",
-        base_url=sandbox.base_url,
-        poll=options.pop("poll", FAST_POLL),
-        retry=options.pop("retry", FAST_RETRY),
-        seed=0,
-        **options,
-    )
-    return asyncio.run(
-        execute(
-            [(spec, list(spec.requests))],
-            opts,
-            clock=clock or FastClock(50.0),
-            reporter=SilentReporter(),
-        )
-    )
 
 
 def _all_videos_verified(spec: FakeSpec, tmp_path: Path) -> None:
@@ -73,7 +36,8 @@ def test_429_storm_honours_retry_after_and_never_duplicates(
     _faults(sandbox, rate_limit=FaultSpec(first=8))
     spec = spec_factory([1, 2, 3, 4])
     clock = FastClock(50.0)
-    summary = _run(spec, sandbox, tmp_path, clock, retry=RetryPolicy(base=0.5, max_attempts=10))
+    retry = RetryPolicy(base=0.5, max_attempts=10)
+    summary = run_on_sandbox(spec, sandbox, tmp_path, clock, retry=retry)
     assert summary.exit_code == 0
     _all_videos_verified(spec, tmp_path)
     stats = sandbox.stats()
@@ -89,7 +53,7 @@ def test_503_and_poll_5xx_are_retried(
     """503 on submit and 500/502/504 on polls are retried until every video arrives."""
     _faults(sandbox, unavailable=FaultSpec(first=3), poll_error=FaultSpec(rate=0.4))
     spec = spec_factory([1, 2, 3])
-    summary = _run(spec, sandbox, tmp_path)
+    summary = run_on_sandbox(spec, sandbox, tmp_path)
     assert summary.exit_code == 0
     _all_videos_verified(spec, tmp_path)
     stats = sandbox.stats()
@@ -104,7 +68,7 @@ def test_dropped_connection_after_accept_is_unknown_not_resubmitted(
     """A POST accepted then dropped is recorded unknown; later runs do not resubmit it."""
     _faults(sandbox, drop_after_accept=FaultSpec(first=1))
     spec = spec_factory([1, 2, 3])
-    summary = _run(spec, sandbox, tmp_path, concurrency=1)
+    summary = run_on_sandbox(spec, sandbox, tmp_path, concurrency=1)
     assert summary.exit_code == 1
     assert summary.count("unknown") == 1
     assert summary.count("done") == 2
@@ -112,13 +76,13 @@ def test_dropped_connection_after_accept_is_unknown_not_resubmitted(
     assert "may have started" in (unknown.reason or "")
     assert sandbox.stats()["submissions"] == 3  # the server did accept it
     # A second run reports it and sends nothing for it.
-    again = _run(spec, sandbox, tmp_path)
+    again = run_on_sandbox(spec, sandbox, tmp_path)
     assert again.exit_code == 1
     assert again.count("unknown") == 1
     assert sandbox.stats()["submissions"] == 3
     assert sandbox.stats()["duplicate_submissions"] == 0
     # Only the user's explicit choice resubmits it (and pays again).
-    chosen = _run(spec, sandbox, tmp_path, resubmit_unknown=True)
+    chosen = run_on_sandbox(spec, sandbox, tmp_path, resubmit_unknown=True)
     assert chosen.exit_code == 0
     assert sandbox.stats()["duplicate_submissions"] == 1
     _all_videos_verified(spec, tmp_path)
@@ -130,7 +94,7 @@ def test_truncated_downloads_are_retried(
     """Downloads cut short are never taken for videos; retrying fetches whole files."""
     _faults(sandbox, truncated_download=FaultSpec(first=2))
     spec = spec_factory([1, 2])
-    summary = _run(spec, sandbox, tmp_path, concurrency=1)
+    summary = run_on_sandbox(spec, sandbox, tmp_path, concurrency=1)
     assert summary.exit_code == 0
     _all_videos_verified(spec, tmp_path)
     stats = sandbox.stats()
@@ -146,7 +110,7 @@ def test_expired_urls_are_refreshed_by_polling(
     sandbox.configure(short_url_ttl=0.0)
     _faults(sandbox, short_url=FaultSpec(first=2))
     spec = spec_factory([1, 2])
-    summary = _run(spec, sandbox, tmp_path, concurrency=1)
+    summary = run_on_sandbox(spec, sandbox, tmp_path, concurrency=1)
     assert summary.exit_code == 0
     _all_videos_verified(spec, tmp_path)
     stats = sandbox.stats()
@@ -160,16 +124,16 @@ def test_failed_generation_fails_only_itself(
     """A failed generation is recorded with its message; the others finish; exit 1."""
     _faults(sandbox, failed_generation=FaultSpec(first=1))
     spec = spec_factory([1, 2, 3])
-    summary = _run(spec, sandbox, tmp_path, concurrency=1)
+    summary = run_on_sandbox(spec, sandbox, tmp_path, concurrency=1)
     assert summary.exit_code == 1
     assert summary.count("failed") == 1
     assert summary.count("done") == 2
     failed = next(r for r in summary.reports if r.outcome == "failed")
     assert "generation error" in (failed.reason or "")
     # Not retried unless asked; --retry-failed submits it again.
-    assert _run(spec, sandbox, tmp_path).count("failed") == 1
+    assert run_on_sandbox(spec, sandbox, tmp_path).count("failed") == 1
     assert sandbox.stats()["submissions"] == 3
-    retried = _run(spec, sandbox, tmp_path, retry_failed=True)
+    retried = run_on_sandbox(spec, sandbox, tmp_path, retry_failed=True)
     assert retried.exit_code == 0
     _all_videos_verified(spec, tmp_path)
 
@@ -181,7 +145,7 @@ def test_validation_error_fails_that_request_with_server_message(
     good = spec_factory([1, 2])
     bad = spec_factory([3], ratio="7:3")
     spec = FakeSpec(good.name, good.display, good.requests + bad.requests, good.images)
-    summary = _run(spec, sandbox, tmp_path)
+    summary = run_on_sandbox(spec, sandbox, tmp_path)
     assert summary.count("done") == 2
     failed = next(r for r in summary.reports if r.outcome == "failed")
     assert "HTTP 400" in (failed.reason or "")
@@ -197,7 +161,7 @@ def test_quota_stops_the_provider_instead_of_sleeping(
     _faults(sandbox, rate_limit=FaultSpec(rate=1.0))
     spec = spec_factory([1, 2, 3])
     clock = FastClock(50.0)
-    summary = _run(spec, sandbox, tmp_path, clock, concurrency=1)
+    summary = run_on_sandbox(spec, sandbox, tmp_path, clock, concurrency=1)
     assert summary.exit_code == 1
     assert summary.count("not_run") == 3
     assert sandbox.stats()["rejected"]["429"] == 1  # one refusal, then no more calls
@@ -214,12 +178,13 @@ def test_deadline_leaves_request_pending_and_next_run_polls_it(
     sandbox.configure(latency=0.6, jitter=0.0)
     spec = spec_factory([1])
     short = PollSettings(floor=0.5, ceiling=1.0, timeout=2.0)  # 2 s at 50x: 40 ms real
-    summary = _run(spec, sandbox, tmp_path, poll=short)
+    summary = run_on_sandbox(spec, sandbox, tmp_path, poll=short)
     assert summary.count("timed_out") == 1
     assert summary.exit_code == 1
     (state,) = read_state(tmp_path / "outputs" / spec.name).values()
     assert state.status == "pending"
-    later = _run(spec, sandbox, tmp_path, clock=FastClock(1.0), poll=PollSettings(0.1, 0.5, 60))
+    poll = PollSettings(0.1, 0.5, 60)
+    later = run_on_sandbox(spec, sandbox, tmp_path, clock=FastClock(1.0), poll=poll)
     assert later.exit_code == 0
     assert sandbox.stats()["submissions"] == 1
     _all_videos_verified(spec, tmp_path)
@@ -230,13 +195,13 @@ def test_missing_or_changed_video_is_fetched_again_without_resubmitting(
 ) -> None:
     """A deleted or edited video is re-downloaded from its generation; nothing is resubmitted."""
     spec = spec_factory([1, 2])
-    assert _run(spec, sandbox, tmp_path).exit_code == 0
+    assert run_on_sandbox(spec, sandbox, tmp_path).exit_code == 0
     folder = tmp_path / "outputs" / spec.name
     first, second = (folder / r.output for r in spec.requests)
     original = second.read_bytes()
     first.unlink()
     second.write_bytes(b"not the video any more")
-    summary = _run(spec, sandbox, tmp_path)
+    summary = run_on_sandbox(spec, sandbox, tmp_path)
     assert summary.exit_code == 0
     assert summary.count("done") == 2
     assert second.read_bytes() == original
@@ -249,7 +214,7 @@ def test_force_regenerates_the_selection(
 ) -> None:
     """--force submits finished requests again, on purpose."""
     spec = spec_factory([1, 2])
-    assert _run(spec, sandbox, tmp_path).exit_code == 0
-    summary = _run(spec, sandbox, tmp_path, force=True)
+    assert run_on_sandbox(spec, sandbox, tmp_path).exit_code == 0
+    summary = run_on_sandbox(spec, sandbox, tmp_path, force=True)
     assert summary.count("done") == 2
     assert sandbox.stats()["submissions"] == 4

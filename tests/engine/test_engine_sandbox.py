@@ -2,48 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import pytest
-
-from runner.engine import RunOptions, RunSummary, execute
 from runner.manifest import read_state
 from runner.probe import probe
-from runner.progress import SilentReporter
-from runner.sandbox import RunningSandbox, SandboxConfig, start_in_thread
+from runner.sandbox import RunningSandbox
 
-from .conftest import FAST_POLL, FAST_RETRY, FakeSpec, FastClock
-
-
-@pytest.fixture
-def sandbox() -> Iterator[RunningSandbox]:
-    """A real sandbox with tiny latency and small clips."""
-    with start_in_thread(SandboxConfig(latency=0.05, jitter=0.02, scale=8, fps=4)) as running:
-        yield running
-
-
-def _run(
-    spec: FakeSpec,
-    sandbox: RunningSandbox,
-    tmp_path: Path,
-    clock: FastClock,
-    **options: Any,
-) -> RunSummary:
-    opts = RunOptions(
-        output_dir=tmp_path / "outputs",
-        base_url=sandbox.base_url,
-        poll=options.pop("poll", FAST_POLL),
-        retry=options.pop("retry", FAST_RETRY),
-        seed=0,
-        **options,
-    )
-    return asyncio.run(
-        execute([(spec, list(spec.requests))], opts, clock=clock, reporter=SilentReporter())
-    )
+from .conftest import FakeSpec, FastClock, run_on_sandbox
 
 
 def test_whole_spec_to_verified_mp4s(
@@ -54,7 +21,7 @@ def test_whole_spec_to_verified_mp4s(
 ) -> None:
     """A spec of six requests ends with six real, probed MP4s, sidecars and a done manifest."""
     spec = spec_factory([1, 2, 3, 4, 5, 6])
-    summary = _run(spec, sandbox, tmp_path, fast_clock)
+    summary = run_on_sandbox(spec, sandbox, tmp_path, fast_clock)
     assert summary.exit_code == 0
     assert summary.count("done") == 6
     folder = tmp_path / "outputs" / "sweep"
@@ -84,9 +51,9 @@ def test_second_run_makes_no_api_calls(
 ) -> None:
     """Running a finished spec again sends no request at all."""
     spec = spec_factory([1, 2])
-    assert _run(spec, sandbox, tmp_path, fast_clock).exit_code == 0
+    assert run_on_sandbox(spec, sandbox, tmp_path, fast_clock).exit_code == 0
     before = sandbox.stats()
-    summary = _run(spec, sandbox, tmp_path, fast_clock)
+    summary = run_on_sandbox(spec, sandbox, tmp_path, fast_clock)
     after = sandbox.stats()
     assert summary.exit_code == 0
     assert summary.count("already_done") == 2
