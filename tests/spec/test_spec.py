@@ -358,7 +358,8 @@ def test_key_like_values_are_refused_without_echoing_them(
 vars:
   a: sk-abcdefghij_klmnopqrst_uvwxyz0123
   b: "prefix my-real-key-123456 suffix"
-params: {image_url: images/frame.png, prompt: "{{ a }}", ratio: "sk-abcdefghij_klmnopqrst_uvwxyz0123"}
+params:
+  {image_url: images/frame.png, prompt: "{{ a }}", ratio: "sk-abcdefghij_klmnopqrst_uvwxyz0123"}
 """
     )
     lines = problems_of(path)
