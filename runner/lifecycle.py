@@ -194,7 +194,17 @@ async def submit(shared: Shared, spec: SpecRun, request: Request) -> str | Resul
             reason = f"rejected by {request.provider}: {exc.message}"
             manifest.record_failed(rid, reason, stage="submit", retryable=False)
             return Result(Outcome.FAILED, reason)
-        manifest.record_submitted(rid, generation_id)
+        try:
+            manifest.record_submitted(rid, generation_id)
+        except StorageError as exc:
+            # The generation exists and is paid for; only this run knows its id now. Say
+            # it, so the user can find the video on the provider's side.
+            msg = (
+                f"{exc} — request {rid} was accepted as generation {generation_id!r}, "
+                f"which could not be recorded: the next run reports it as unknown; look "
+                f"it up with the provider before choosing --resubmit-unknown"
+            )
+            raise StorageError(msg) from exc
         return generation_id
 
 

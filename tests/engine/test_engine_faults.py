@@ -6,7 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from runner.manifest import read_state
+import httpx
+import pytest
+
+from runner.errors import StorageError
+from runner.manifest import Manifest, read_state
 from runner.polling import PollSettings
 from runner.probe import probe
 from runner.retry import RetryPolicy
@@ -218,3 +222,37 @@ def test_force_regenerates_the_selection(
     summary = run_on_sandbox(spec, sandbox, tmp_path, force=True)
     assert summary.count("done") == 2
     assert sandbox.stats()["submissions"] == 4
+
+
+def test_unrecordable_generation_id_is_named_in_the_error(
+    spec_factory: Callable[[list[int]], FakeSpec],
+    sandbox: RunningSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A full disk at the moment the id is recorded stops the run and names the id."""
+
+    def disk_full(self: Manifest, rid: str, generation_id: str) -> None:
+        raise StorageError("cannot write the manifest: No space left on device")
+
+    monkeypatch.setattr(Manifest, "record_submitted", disk_full)
+    spec = spec_factory([1])
+    with pytest.raises(StorageError) as raised:
+        run_on_sandbox(spec, sandbox, tmp_path)
+    assert sandbox.stats()["submissions"] == 1
+    (state,) = read_state(tmp_path / "outputs" / spec.name).values()
+    assert state.status == "unknown"
+    message = str(raised.value)
+    assert "No space left on device" in message
+    generation_id = message.split("accepted as generation '")[1].split("'")[0]
+    assert sandbox_knows(sandbox, generation_id)
+
+
+def sandbox_knows(sandbox: RunningSandbox, generation_id: str) -> bool:
+    """Tell whether the sandbox answers a poll for `generation_id`."""
+    response = httpx.get(
+        f"{sandbox.base_url}/v2/generate/video/runway/generation",
+        params={"generation_id": generation_id},
+        headers={"Authorization": "Bearer k"},
+    )
+    return response.status_code == 200
