@@ -55,6 +55,14 @@ async def _create(handler: Handler) -> str:
         await client.aclose()
 
 
+async def _fetch(handler: Handler, generation_id: str = "g") -> Any:
+    client = _client(handler)
+    try:
+        return await client.fetch(ENDPOINT, generation_id)
+    finally:
+        await client.aclose()
+
+
 def _error(status: int, message: str, **headers: str) -> Handler:
     body = {
         "message": message,
@@ -195,14 +203,7 @@ def test_fetch_url_encodes_opaque_ids(gid: str) -> None:
         echoed = request.url.params["generation_id"]
         return httpx.Response(200, json={"id": echoed, "status": "queued"})
 
-    async def go() -> Any:
-        client = _client(handler)
-        try:
-            return await client.fetch(ENDPOINT, gid)
-        finally:
-            await client.aclose()
-
-    generation = _run(go())
+    generation = _run(_fetch(handler, gid))
     assert generation.id == gid
     raw_query = seen[0].url.query.decode()
     assert raw_query.startswith("generation_id=")
@@ -213,14 +214,7 @@ def test_fetch_parses_completed_with_video_list() -> None:
     """A completed poll answer yields DONE with the first video URL."""
     answer = {"id": "g", "status": "completed", "video": ["https://cdn.test/v.mp4?_jwt=t"]}
 
-    async def go() -> Any:
-        client = _client(lambda r: httpx.Response(200, json=answer))
-        try:
-            return await client.fetch(ENDPOINT, "g")
-        finally:
-            await client.aclose()
-
-    generation = _run(go())
+    generation = _run(_fetch(lambda r: httpx.Response(200, json=answer)))
     assert generation.status is GenStatus.DONE
     assert generation.video_url == "https://cdn.test/v.mp4?_jwt=t"
 
@@ -228,16 +222,8 @@ def test_fetch_parses_completed_with_video_list() -> None:
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
 def test_fetch_server_errors_are_retryable(status: int) -> None:
     """Polls are idempotent: 429 and every 5xx are retried later."""
-
-    async def go() -> Any:
-        client = _client(_error(status, "busy"))
-        try:
-            return await client.fetch(ENDPOINT, "g")
-        finally:
-            await client.aclose()
-
     with pytest.raises(Retryable):
-        _run(go())
+        _run(_fetch(_error(status, "busy")))
 
 
 def test_fetch_read_timeout_is_retryable() -> None:
@@ -246,29 +232,14 @@ def test_fetch_read_timeout_is_retryable() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("slow", request=request)
 
-    async def go() -> Any:
-        client = _client(handler)
-        try:
-            return await client.fetch(ENDPOINT, "g")
-        finally:
-            await client.aclose()
-
     with pytest.raises(Retryable):
-        _run(go())
+        _run(_fetch(handler))
 
 
 def test_fetch_404_is_rejected() -> None:
     """An unknown generation id (404) is reported as a refusal, not retried blindly."""
-
-    async def go() -> Any:
-        client = _client(_error(404, "Generation not found"))
-        try:
-            return await client.fetch(ENDPOINT, "g")
-        finally:
-            await client.aclose()
-
     with pytest.raises(Rejected, match="not found") as info:
-        _run(go())
+        _run(_fetch(_error(404, "Generation not found")))
     assert info.value.status == 404
 
 
