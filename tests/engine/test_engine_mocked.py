@@ -97,8 +97,10 @@ def _run(
     spec: FakeSpec,
     tmp_path: Path,
     clock: VirtualClock | None = None,
+    api: Callable[[httpx.Request], httpx.Response] | None = None,
     **options: Any,
 ) -> RunSummary:
+    """Run `spec` against `scripted` (or another `api` handler) on a virtual clock."""
     opts = RunOptions(
         output_dir=tmp_path / "outputs",
         poll=options.pop("poll", PollSettings(floor=5.0, ceiling=60.0, timeout=1800.0)),
@@ -106,7 +108,7 @@ def _run(
         **options,
     )
     transports = Transports(
-        api=httpx.MockTransport(scripted.api), download=httpx.MockTransport(scripted.cdn)
+        api=httpx.MockTransport(api or scripted.api), download=httpx.MockTransport(scripted.cdn)
     )
     clock = clock or VirtualClock()
     return clock.run(
@@ -264,19 +266,7 @@ def test_poll_429_retry_after_is_honoured(
 
     clock = VirtualClock()
     spec = spec_factory([1], provider="aimlapi")
-    opts = RunOptions(output_dir=tmp_path / "outputs", seed=0)
-    transports = Transports(
-        api=httpx.MockTransport(api), download=httpx.MockTransport(scripted.cdn)
-    )
-    summary = clock.run(
-        execute(
-            [(spec, list(spec.requests))],
-            opts,
-            clock=clock,
-            environ={"AIMLAPI_API_KEY": KEY},
-            transports=transports,
-        )
-    )
+    summary = _run(scripted, spec, tmp_path, clock, api=api)
     assert summary.exit_code == 0
     assert 17.0 in clock.slept
 
@@ -311,19 +301,7 @@ def test_adaptive_polling_learns_from_the_batch(
     timed = Timed(clock)
     scripted = ScriptedApi()
     spec = spec_factory(list(range(1, 13)), provider="aimlapi")
-    opts = RunOptions(output_dir=tmp_path / "outputs", concurrency=2, seed=0)
-    transports = Transports(
-        api=httpx.MockTransport(timed.api), download=httpx.MockTransport(scripted.cdn)
-    )
-    summary = clock.run(
-        execute(
-            [(spec, list(spec.requests))],
-            opts,
-            clock=clock,
-            environ={"AIMLAPI_API_KEY": KEY},
-            transports=transports,
-        )
-    )
+    summary = _run(scripted, spec, tmp_path, clock, api=timed.api, concurrency=2)
     assert summary.count("done") == 12
     # A fixed 10 s interval needs 6 polls per 60 s generation (72 in all).
     assert timed.polls <= 12 * 2.5, timed.polls
