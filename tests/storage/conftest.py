@@ -74,7 +74,9 @@ def video_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 def run_python(code: str, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
     """Start a real Python subprocess running `code` with the repo importable."""
-    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    # Extend PYTHONPATH, never replace it: it carries the suite's network guard.
+    paths = [str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), PYTHONUNBUFFERED="1")
     return subprocess.Popen(
         [sys.executable, "-c", code, *args],
         stdin=subprocess.PIPE,
