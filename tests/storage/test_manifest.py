@@ -307,6 +307,36 @@ def test_compaction_preserves_the_folded_state_exactly(tmp_path: Path, seed: int
     assert not list(tmp_path.glob("*.part"))
 
 
+def judged_facts(folder: Path) -> dict[str, tuple[Any, ...]]:
+    """Return id -> (status, generation id, output, size, sha256) read by the oracle."""
+    return {
+        rid: (e.status, e.generation_id, e.output, e.size, e.sha256)
+        for rid, e in oracles.read_manifest(folder).items()
+    }
+
+
+def loaded_facts(folder: Path) -> dict[str, tuple[Any, ...]]:
+    """Return the same facts as `read_state` folds them."""
+    return {
+        rid: (s.status, s.generation_id, s.output, s.size, s.sha256)
+        for rid, s in read_state(folder).items()
+    }
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_loader_and_independent_reader_agree_on_random_histories(
+    tmp_path: Path, seed: int
+) -> None:
+    """`read_state` and the oracle written from the docstring fold a random history, and
+    its compaction into snapshots, to the same facts per request."""
+    with Manifest.open(tmp_path, compact=False) as m, m.group():
+        random_history(m, random.Random(seed), requests=150, events=1200)
+    assert judged_facts(tmp_path) == loaded_facts(tmp_path)
+    Manifest.open(tmp_path).close()  # compacts
+    assert {r["event"] for r in lines_of(tmp_path)} == {"snapshot"}
+    assert judged_facts(tmp_path) == loaded_facts(tmp_path)
+
+
 def test_no_compaction_below_the_thresholds(tmp_path: Path) -> None:
     """A short history, or one with few lines per request, is left as it is."""
     with Manifest.open(tmp_path) as m:
