@@ -1,12 +1,13 @@
-"""Fixtures for the engine tests: a network guard, a fast clock, hand-built specs."""
+"""Fixtures for the engine tests: a fast clock, hand-built specs, a sandbox.
+
+The network guard covers the whole suite (tests/conftest.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import json
-import socket
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,52 +23,6 @@ from runner.progress import SilentReporter
 from runner.request import LocalImage, Request
 from runner.retry import RetryPolicy
 from runner.sandbox import RunningSandbox, SandboxConfig, start_in_thread
-
-
-def _is_loopback(address: Any) -> bool:
-    if isinstance(address, str | bytes):  # AF_UNIX paths
-        return True
-    host = address[0] if isinstance(address, tuple) else ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Refuse every connection that would leave the machine."""
-    real_connect = socket.socket.connect
-    real_connect_ex = socket.socket.connect_ex
-
-    def guarded_connect(self: socket.socket, address: Any) -> None:
-        if not _is_loopback(address):
-            msg = f"test tried to reach the network: {address!r}"
-            raise ConnectionRefusedError(msg)
-        real_connect(self, address)
-
-    def guarded_connect_ex(self: socket.socket, address: Any) -> int:
-        if not _is_loopback(address):
-            msg = f"test tried to reach the network: {address!r}"
-            raise ConnectionRefusedError(msg)
-        return real_connect_ex(self, address)
-
-    real_getaddrinfo = socket.getaddrinfo
-
-    def guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        name = host.decode() if isinstance(host, bytes) else host
-        if name is not None and not _is_loopback((name,)):
-            msg = f"test tried to resolve a network name: {name!r}"
-            raise OSError(msg)
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
-    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
-    yield
-
 
 # --------------------------------------------------------------------------- builders
 ENDPOINT = "/v2/generate/video/runway/generation"

@@ -382,7 +382,7 @@ def test_401_lets_posts_in_flight_hear_back_instead_of_leaving_unknowns(
 
     async def api(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        await asyncio.sleep(0.01 * len(seen))  # answers arrive one after another
+        await clock.sleep(0.01 * len(seen))  # answers arrive one after another (virtual time)
         return _error(401, "Invalid API key")
 
     spec = spec_factory([1, 2, 3, 4, 5, 6], provider="aimlapi")

@@ -5,13 +5,18 @@ Nothing here is mocked. The sandbox is its own process (it outlives every kill o
 runner, as the real API would, and with `--state-dir` it survives its own kill too);
 its `/_sandbox/stats` counts every accepted body, which is how a campaign proves that
 nothing was paid for twice. `audit()` checks an output folder the way a suspicious
-user would: every finished request's video is probed, hashed and compared with both
-the manifest and its sidecar; every other request must say why.
+user would: every finished request's video is checked to be a complete H.264 MP4,
+hashed and compared with both the manifest and its sidecar; every other request must
+say why.
+
+The judging uses `tests.oracles` (a manifest reader, hashes and an MP4 check written
+from the documented formats), never the runner's own `read_state`, `sha256_file` or
+`probe`: a bug in those would otherwise agree with itself and stay invisible.
 """
 
 from __future__ import annotations
 
-import hashlib
+import base64
 import json
 import os
 import random
@@ -27,12 +32,8 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from runner.identity import canonical_json
-from runner.manifest import MANIFEST_NAME, read_state, sha256_file
-from runner.probe import NotAVideo, probe
-from runner.request import materialize
 from runner.sandbox.config import FAULT_KINDS
-from runner.spec import load_specs
+from tests import oracles
 
 KEY_ENV = "AIMLAPI_API_KEY"
 TEST_KEY = "sk-faults-test-key-0000"  # what the runner sends; the sandbox takes any key
@@ -195,14 +196,24 @@ def run_runner(
     )
 
 
-def expected_bodies(spec: Path) -> dict[str, str]:
-    """Return request id -> sha256 of the canonical body the server will be sent."""
-    out: dict[str, str] = {}
-    for loaded in load_specs([spec]):
-        for request in loaded.requests:
-            body = materialize(request.body, loaded.images)
-            out[request.id] = hashlib.sha256(canonical_json(body)).hexdigest()
-    return out
+MIME_BY_SUFFIX = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+                  ".webp": "image/webp"}
+
+
+def sent_body_sha256(entry: oracles.Entry, cwd: Path) -> str:
+    """Return the sha256 of the canonical body a request's POST carried, rebuilt from its
+    manifest record: each `sha256:` image reference replaced by the data: URI of the
+    image file it names (whose bytes must have that hash)."""
+    body = dict(entry.body)
+    for key, value in entry.body.items():
+        if not (isinstance(value, str) and value.startswith("sha256:")):
+            continue
+        image = cwd / entry.images[value]
+        data = image.read_bytes()
+        assert oracles.sha256_of(image) == value.removeprefix("sha256:"), image
+        mime = MIME_BY_SUFFIX[image.suffix.lower()]
+        body[key] = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    return oracles.body_sha256(body)
 
 
 # --------------------------------------------------------------------------- auditing
@@ -224,14 +235,18 @@ class Audit:
 
 def audit(folder: Path, *, expect_parts: bool = False, interrupted: bool = False) -> Audit:
     """Check every request the manifest knows: a done one's video must be present, a
-    real H.264 video, and match the manifest and its sidecar (size, sha256); any other
-    must carry a reason. `read_state` raising means the manifest is unreadable.
+    complete H.264 MP4, and match the manifest and its sidecar (size, sha256); any other
+    must carry a reason. A manifest that breaks its format is a problem too.
 
     `interrupted`: the run was stopped (killed, disk full) — a sidecar not yet written
     is then allowed (the next run writes it from the manifest), a wrong one never.
     """
     result = Audit()
-    states = read_state(folder)
+    try:
+        states = oracles.read_manifest(folder)
+    except oracles.ManifestCorrupt as exc:
+        result.problems.append(f"the manifest is corrupt: {exc}")
+        return result
     for rid, state in sorted(states.items()):
         if state.status != "done":
             if not state.reason and state.status != "pending":
@@ -243,17 +258,15 @@ def audit(folder: Path, *, expect_parts: bool = False, interrupted: bool = False
         if not video.is_file():
             result.problems.append(f"{rid}: done but {state.output} is missing")
             continue
-        digest = sha256_file(video)
-        if digest != state.sha256 or video.stat().st_size != state.size:
+        digest = oracles.sha256_of(video)
+        size = video.stat().st_size
+        if digest != state.sha256 or size != state.size:
             result.problems.append(f"{rid}: {state.output} does not match the manifest")
             continue
-        try:
-            facts = probe(video)
-        except NotAVideo as exc:
-            result.problems.append(f"{rid}: {state.output} is not a video: {exc}")
+        problem = oracles.mp4_problem(video)
+        if problem is not None:
+            result.problems.append(f"{rid}: {state.output} {problem}")
             continue
-        if facts.codec != "h264":
-            result.problems.append(f"{rid}: {state.output} is {facts.codec}, not h264")
         sidecar = video.with_suffix(".json")
         if interrupted and not sidecar.exists():
             result.done.append(rid)
@@ -263,7 +276,7 @@ def audit(folder: Path, *, expect_parts: bool = False, interrupted: bool = False
         except (OSError, ValueError) as exc:
             result.problems.append(f"{rid}: sidecar {sidecar.name} unreadable: {exc}")
             continue
-        if side.get("sha256") != digest or side.get("id") != rid:
+        if side.get("sha256") != digest or side.get("id") != rid or side.get("size") != size:
             result.problems.append(f"{rid}: sidecar {sidecar.name} disagrees with the video")
             continue
         result.done.append(rid)
@@ -282,18 +295,8 @@ def duplicates(stats: Mapping[str, Any]) -> int:
 
 
 def manifest_events(folder: Path) -> list[dict[str, Any]]:
-    """Return the complete records (a torn last line is ignored, as the runner does)."""
-    try:
-        data = (folder / MANIFEST_NAME).read_bytes()
-    except FileNotFoundError:
-        return []
-    events = []
-    for line in data.split(b"\n")[:-1]:
-        try:
-            events.append(json.loads(line))
-        except ValueError:
-            continue
-    return events
+    """Return the complete records (a torn tail is not a record)."""
+    return list(oracles.read_log(folder).records)
 
 
 def moment(folder: Path, events: list[dict[str, Any]]) -> str:
@@ -391,8 +394,8 @@ def crash_campaign(
 
     def sample() -> None:
         try:
-            read_state(folder)
-        except Exception:  # noqa: BLE001 - any failure to read is what we count
+            oracles.read_manifest(folder)
+        except oracles.ManifestCorrupt:
             stats.unreadable += 1
 
     while stats.total_kills < kills and stats.runs < max_runs:
@@ -410,12 +413,12 @@ def crash_campaign(
     if final.returncode not in (0, 1) or "Traceback" in final.stderr:
         msg = f"the resumed run failed: {final.returncode}\n{final.stdout}\n{final.stderr}"
         raise AssertionError(msg)
-    bodies = expected_bodies(spec)
     accepted = server.stats()["submissions_by_body"]
-    unknown = [rid for rid, s in read_state(folder).items() if s.status == "unknown"]
+    unknown = {rid: e for rid, e in oracles.read_manifest(folder).items()
+               if e.status == "unknown"}
     stats.unknown = len(unknown)
-    for rid in unknown:
-        if accepted.get(bodies[rid], 0):
+    for rid, entry in unknown.items():
+        if accepted.get(sent_body_sha256(entry, cwd), 0):
             stats.unknown_accepted += 1  # paid, id lost: the user's dashboard has it
             continue
         stats.resubmitted += 1
@@ -479,6 +482,7 @@ class ScenarioResult:
     stats: Mapping[str, Any]
     rerun_submissions: int  # POSTs accepted by a second run of the same spec (must be 0)
     output: str  # the runner's stdout + stderr
+    paid_not_once: tuple[str, ...] = ()  # done requests whose body was not accepted once
 
     @property
     def injected(self) -> int:
@@ -508,11 +512,25 @@ def run_scenario(
     server.set_faults()
     rerun = run_runner(command, folder)
     after = server.stats()
+    checked = audit(out / name)
     return ScenarioResult(
         returncode=run.returncode,
         seconds=seconds,
-        audit=audit(out / name),
+        audit=checked,
         stats=stats,
         rerun_submissions=after["submissions"] - stats["submissions"],
         output=run.stdout + run.stderr + rerun.stdout + rerun.stderr,
+        paid_not_once=paid_not_once(out / name, checked.done, after, folder),
+    )
+
+
+def paid_not_once(
+    folder: Path, done: Sequence[str], stats: Mapping[str, Any], cwd: Path
+) -> tuple[str, ...]:
+    """Return the done requests whose body (rebuilt from the manifest) the server did
+    not accept exactly once: none was skipped, none was paid for twice."""
+    entries = oracles.read_manifest(folder)
+    accepted = stats["submissions_by_body"]
+    return tuple(
+        rid for rid in done if accepted.get(sent_body_sha256(entries[rid], cwd), 0) != 1
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import SandboxProcess, crash_campaign, write_spec
+from tests.faults.harness import SandboxProcess, crash_campaign, paid_not_once, write_spec
 
 pytestmark = pytest.mark.slow
 
@@ -50,3 +50,5 @@ def test_random_sigkills_then_resume_lose_nothing(slow_server: SandboxProcess,
     assert len(stats.final.done) == len(SEEDS) - stats.unknown_accepted
     assert all(status == "unknown" for status, _ in stats.final.reported.values())
     assert server["submissions"] == len(SEEDS)
+    folder = tmp_path / "outputs" / "crash"
+    assert paid_not_once(folder, stats.final.done, server, tmp_path) == ()

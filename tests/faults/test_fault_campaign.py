@@ -52,6 +52,7 @@ def test_run_survives_fault(scenario: Scenario, fresh: SandboxProcess, workdir: 
         assert status in ("failed", "unknown") and reason, (rid, status, reason)
         assert reason[:40] in result.output  # told to the user, not just recorded
     assert result.stats["duplicate_submissions"] == 0
+    assert result.paid_not_once == ()
     assert result.rerun_submissions == 0
     assert "Traceback" not in result.output
     if scenario.name in INJECTED:

@@ -15,7 +15,6 @@ import resource
 import struct
 import subprocess
 import sys
-import time
 import zlib
 from pathlib import Path
 
@@ -132,14 +131,12 @@ def test_hostile_spec_is_refused_by_run(case: str, repo: Path, server: SandboxPr
     spec.write_text(text, encoding="utf-8")
     out = repo / "outputs"
     server.reset_stats()
-    started = time.monotonic()
-    proc = subprocess.run(
+    proc = subprocess.run(  # a run past TIME_CAP raises TimeoutExpired: bounded time
         [sys.executable, "-m", "runner", "run", str(spec), "--base-url", server.base_url,
          "--output-dir", str(out)],
         cwd=repo, env=child_env(), capture_output=True, text=True, timeout=TIME_CAP,
         preexec_fn=_limits, check=False,
     )
-    elapsed = time.monotonic() - started
 
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and "MemoryError" not in proc.stderr
@@ -154,7 +151,6 @@ def test_hostile_spec_is_refused_by_run(case: str, repo: Path, server: SandboxPr
     assert not (repo / "specs" / "pwned").exists() and not (repo / "pwned").exists()
     stats = server.stats()
     assert stats["submissions"] == 0 and stats["polls"] == 0
-    assert elapsed < TIME_CAP
 
 
 def test_symlink_in_the_output_tree_is_refused(repo: Path, server: SandboxProcess,

@@ -18,11 +18,11 @@ import pytest
 
 from runner.engine import RunOptions, Transports, execute
 from runner.errors import StorageError
-from runner.manifest import read_state
 from runner.polling import PollSettings
 from runner.progress import SilentReporter
 from runner.sandbox import SandboxConfig, start_in_thread
 from runner.spec import load_specs
+from tests import oracles
 from tests.faults.harness import TEST_KEY, draw_image
 
 
@@ -87,7 +87,7 @@ def test_storage_error_lets_a_post_in_flight_hear_back(tmp_path: Path) -> None:
             ))
         stats = sandbox.stats()
 
-    by_seed = {state.seed: state for state in read_state(folder).values()}
+    by_seed = {entry.seed: entry for entry in oracles.read_manifest(folder).values()}
     assert stats["submissions"] == 3
     assert by_seed[2].status == "pending", by_seed[2]
     assert by_seed[2].generation_id is not None

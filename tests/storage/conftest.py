@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -73,7 +74,9 @@ def video_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 def run_python(code: str, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
     """Start a real Python subprocess running `code` with the repo importable."""
-    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    # Extend PYTHONPATH, never replace it: it carries the suite's network guard.
+    paths = [str(REPO), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), PYTHONUNBUFFERED="1")
     return subprocess.Popen(
         [sys.executable, "-c", code, *args],
         stdin=subprocess.PIPE,
@@ -128,6 +131,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
         elif route == "/big":
             self._big(int(query["size"]), delay=float(query.get("delay", "0")))
+        elif route == "/pieces":
+            self._pieces(state.files[query["file"]], int(query.get("seed", "0")))
         elif route in state.files:
             self._send(200, state.files[route])
         else:
@@ -144,6 +149,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Location", to)
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+    def _pieces(self, body: bytes, seed: int) -> None:
+        """Send `body` in writes of irregular sizes (1 byte to 3 MiB), so the client's
+        reads never line up with its chunks."""
+        rng = random.Random(seed)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        view = memoryview(body)
+        while view:
+            n = rng.choice((1, 7, 4096, 65_537, 262_143, 1 << 20, 3 << 20))
+            try:
+                self.wfile.write(view[:n])
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                return
+            view = view[n:]
 
     def _big(self, size: int, *, delay: float) -> None:
         block = bytes(range(256)) * 4096  # 1 MiB

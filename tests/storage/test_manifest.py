@@ -15,6 +15,7 @@ from runner import manifest as manifest_mod
 from runner.clock import FakeClock
 from runner.errors import LockError, StorageError
 from runner.manifest import MANIFEST_NAME, Manifest, read_state
+from tests import oracles
 
 from .conftest import SyscallTrace, make_request
 
@@ -149,16 +150,21 @@ def test_read_state_of_missing_folder_is_empty(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------- torn tails
 
+TORN_TAILS = {
+    "cut mid-record": b'{"v": 1, "event": "submitted", "id": "req000000000001", "gen',
+    # A complete record that parses but lacks its newline was never acknowledged (the
+    # write and fsync of the whole line did not finish), and the next append would glue
+    # onto it: a torn tail like any other.
+    "complete record without its newline": (
+        b'{"v": 1, "event": "submitted", "id": "req000000000001", '
+        b'"ts": "2026-11-21T22:00:00.000Z", "generation_id": "g-torn"}'
+    ),
+    "zero-filled tail after a power loss": b"\x00" * 300,
+    "zero-filled tail holding a newline": b"\x00" * 80 + b"\n" + b"\x00" * 20,
+}
 
-@pytest.mark.parametrize(
-    "tail",
-    [
-        b'{"v": 1, "event": "submitted", "id": "req000000000001", "gen',  # cut mid-record
-        b'{"v": 1, "event": "submitted", "id": "req000000000001"',  # cut before the newline
-        b"\x00" * 300,  # zero-filled tail after a power loss
-        b"\x00" * 80 + b"\n" + b"\x00" * 20,
-    ],
-)
+
+@pytest.mark.parametrize("tail", TORN_TAILS.values(), ids=TORN_TAILS.keys())
 def test_torn_tail_is_ignored_then_truncated_before_appending(tmp_path: Path, tail: bytes) -> None:
     """A torn final line is ignored on load and cut away by open, so appends stay valid JSONL."""
     with Manifest.open(tmp_path) as m:
@@ -170,6 +176,7 @@ def test_torn_tail_is_ignored_then_truncated_before_appending(tmp_path: Path, ta
         fh.write(tail)
     before = read_state(tmp_path)
     assert before["req000000000001"].status == "unknown"
+    assert before["req000000000001"].generation_id is None
     assert path.read_bytes().endswith(tail)  # read_state never writes
     with Manifest.open(tmp_path) as m:
         assert path.read_bytes() == good
@@ -177,6 +184,34 @@ def test_torn_tail_is_ignored_then_truncated_before_appending(tmp_path: Path, ta
     after = read_state(tmp_path)
     assert after["req000000000001"].generation_id == "g1"
     assert len(lines_of(tmp_path)) == 6
+    judged = oracles.read_log(tmp_path)  # an independent reader agrees, line by line
+    assert judged.torn == b""
+    assert [r["event"] for r in judged.records][-2:] == ["submitting", "submitted"]
+    assert {rid: e.status for rid, e in oracles.fold(judged.records).items()} == {
+        rid: s.status for rid, s in after.items()
+    }
+
+
+def test_record_without_newline_is_never_folded_even_when_it_parses(tmp_path: Path) -> None:
+    """A last line missing only its newline is not taken: the generation id it names is
+    not in the state, and the next append starts on a fresh line of its own."""
+    with Manifest.open(tmp_path) as m:
+        m.record_submitting(make_request(1))
+        m.record_submitting(make_request(2))
+    path = tmp_path / MANIFEST_NAME
+    with path.open("ab") as fh:
+        fh.write(TORN_TAILS["complete record without its newline"])
+    assert read_state(tmp_path)["req000000000001"].generation_id is None
+    with Manifest.open(tmp_path) as m:
+        assert m.state["req000000000001"].generation_id is None
+        m.record_submitted("req000000000002", "g2")  # fsynced: must survive every reload
+    raw = path.read_bytes()
+    assert b"g-torn" not in raw
+    assert raw.count(b"\n") == 3 and raw.endswith(b"\n")
+    for _ in range(2):  # stable across loads
+        state = read_state(tmp_path)
+        assert state["req000000000002"].generation_id == "g2"
+        assert state["req000000000001"].status == "unknown"
 
 
 def test_corrupt_line_followed_by_good_ones_is_an_error_with_its_line(tmp_path: Path) -> None:
@@ -270,6 +305,36 @@ def test_compaction_preserves_the_folded_state_exactly(tmp_path: Path, seed: int
     assert {r["event"] for r in records} == {"snapshot"}
     assert read_state(tmp_path) == before
     assert not list(tmp_path.glob("*.part"))
+
+
+def judged_facts(folder: Path) -> dict[str, tuple[Any, ...]]:
+    """Return id -> (status, generation id, output, size, sha256) read by the oracle."""
+    return {
+        rid: (e.status, e.generation_id, e.output, e.size, e.sha256)
+        for rid, e in oracles.read_manifest(folder).items()
+    }
+
+
+def loaded_facts(folder: Path) -> dict[str, tuple[Any, ...]]:
+    """Return the same facts as `read_state` folds them."""
+    return {
+        rid: (s.status, s.generation_id, s.output, s.size, s.sha256)
+        for rid, s in read_state(folder).items()
+    }
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_loader_and_independent_reader_agree_on_random_histories(
+    tmp_path: Path, seed: int
+) -> None:
+    """`read_state` and the oracle written from the docstring fold a random history, and
+    its compaction into snapshots, to the same facts per request."""
+    with Manifest.open(tmp_path, compact=False) as m, m.group():
+        random_history(m, random.Random(seed), requests=150, events=1200)
+    assert judged_facts(tmp_path) == loaded_facts(tmp_path)
+    Manifest.open(tmp_path).close()  # compacts
+    assert {r["event"] for r in lines_of(tmp_path)} == {"snapshot"}
+    assert judged_facts(tmp_path) == loaded_facts(tmp_path)
 
 
 def test_no_compaction_below_the_thresholds(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from runner.errors import LockError
 from runner.manifest import MANIFEST_NAME, Manifest, read_state
+from tests import oracles
 
 from .conftest import run_python
 
@@ -101,16 +102,23 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_record(
             acked[event].add(int(n))
 
         state = read_state(folder)  # readable whatever the moment of the kill
+        judged = oracles.read_manifest(folder)  # and read independently of runner code
         for n in acked["submitted"]:
             assert state[f"req{n:012d}"].generation_id == f"gen-{n}"
             assert state[f"req{n:012d}"].status == "pending"
+            assert judged[f"req{n:012d}"].generation_id == f"gen-{n}"
         for n in acked["submitting"] - acked["submitted"]:
             assert state[f"req{n:012d}"].status in ("unknown", "pending")
+            assert judged[f"req{n:012d}"].status in ("unknown", "pending")
+        assert {rid: e.status for rid, e in judged.items()} == {
+            rid: s.status for rid, s in state.items()
+        }
 
         with Manifest.open(folder) as m:  # the dead child's lock is gone; the tail is clean
             assert dict(m.state) == state
         raw = (folder / MANIFEST_NAME).read_bytes()
         assert raw == b"" or raw.endswith(b"\n")
+        assert oracles.split_log(raw).torn == b""
         for line in raw.splitlines():
             json.loads(line)
     assert acked["submitted"], "the children never got to append anything"
@@ -230,3 +238,4 @@ def test_full_disk_is_a_clear_error_and_keeps_every_complete_line(
     raw = (folder / MANIFEST_NAME).read_bytes()
     assert raw.endswith(b"\n")  # the half-written record was cut back
     assert set(read_state(folder)) == {f"req{n:012d}" for n in acked}
+    assert set(oracles.read_manifest(folder)) == {f"req{n:012d}" for n in acked}
