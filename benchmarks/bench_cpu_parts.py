@@ -46,7 +46,8 @@ async def _http(base_url: str, image: Path, repeat: int) -> tuple[float, float]:
     client = ApiClient("sandbox", base_url, "bench", SystemClock(), max_in_flight=50)
     try:
         started = _cpu()
-        ids = [await client.create(ENDPOINT, {**body, "seed": s}) for s in range(repeat)]
+        ids = [(await client.create(ENDPOINT, {**body, "seed": s})).generation_id
+               for s in range(repeat)]
         create = (_cpu() - started) / repeat * 1000
         started = _cpu()
         await asyncio.gather(*(client.fetch(ENDPOINT, i) for i in ids))

@@ -1,4 +1,4 @@
-"""The generation API over httpx: create and fetch, with errors mapped at one boundary.
+"""The generation API over httpx: create, fetch and usage logs, errors mapped at one boundary.
 
 Every way a call can end is one of these (only `AuthError` is a user-facing
 `RunnerError`; the rest are signals the engine turns into per-request outcomes):
@@ -13,6 +13,14 @@ Every way a call can end is one of these (only `AuthError` is a user-facing
                             sending it again would fail the same way
     AuthError (runner.errors)  401 bad key, 403 out of credits: stop the whole run
 
+`GET /v2/logs` (the usage logs) is a GET: every failure of it is `Retryable` (a
+malformed page too), except a 404, which means the provider keeps no usage logs
+(`Rejected`), and 401/403 (`AuthError`).
+
+Cost (`Created`, `Generation`) is read by `runner.usage.parse_cost`: the
+`x-aimlapi-usd-spent` / `x-aimlapi-credits-used` headers, else `meta.usage`; None
+when neither says.
+
 The key lives only in the client's default headers: it never appears in a message, a
 repr, or a download request (downloads use `download_client()`, which has no key).
 """
@@ -21,7 +29,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -30,9 +38,21 @@ import httpx
 
 from runner import __version__
 from runner.clock import Clock
+from runner.correlation import HEADER as CLIENT_REQUEST_ID_HEADER
+from runner.correlation import MAX_LENGTH as CLIENT_REQUEST_ID_MAX
+from runner.correlation import is_client_request_id
 from runner.errors import AuthError, BadKeyError
 from runner.retry import parse_retry_after
 from runner.transport import PooledTransport
+from runner.usage import (
+    LOGS_MAX_LIMIT,
+    LOGS_PATH,
+    LogsPage,
+    MalformedPage,
+    logs_params,
+    parse_cost,
+    parse_logs_page,
+)
 
 # Explicit timeouts: httpx has no total timeout, so each phase gets a bound. A create
 # uploads a data: URI of up to ~7 MB (5 MB image, base64), hence the generous write.
@@ -132,6 +152,15 @@ def error_text(error: object) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Created:
+    """An accepted create: the generation's id and what the API said it cost."""
+
+    generation_id: str
+    usd: float | None  # None: the answer did not say (never read as free)
+    credits: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Generation:
     """One fetched generation, as far as the runner cares."""
 
@@ -140,21 +169,28 @@ class Generation:
     raw_status: str  # as the server said it, for messages and the manifest
     video_url: str | None
     error: str | None
+    usd: float | None = None  # the unified endpoint reports cost on polls (meta.usage)
+    credits: int | None = None
 
 
-def parse_generation(data: object, generation_id: str) -> Generation:
-    """Read a poll response body into a `Generation`."""
+def parse_generation(
+    data: object, generation_id: str, headers: Mapping[str, str] | None = None
+) -> Generation:
+    """Read a poll response body (and its cost headers) into a `Generation`."""
     if not isinstance(data, Mapping):
         msg = f"poll answer is not a JSON object: {str(data)[:MESSAGE_LIMIT]}"
         raise Retryable(msg)
     raw = data.get("status")
     error = error_text(data.get("error"))
+    usd, credits = parse_cost(headers or {}, data)
     return Generation(
         id=str(data.get("id") or data.get("generation_id") or generation_id),
         status=map_status(raw),
         raw_status=str(raw) if raw is not None else "(none)",
         video_url=video_url(data.get("video")),
         error=error,
+        usd=usd,
+        credits=credits,
     )
 
 
@@ -204,10 +240,26 @@ class ApiClient:
         """Close the pooled connections."""
         await self._client.aclose()
 
-    async def create(self, endpoint: str, body: Mapping[str, Any]) -> str:
-        """POST a generation and return its id; raise a `CallFailed` or `AuthError`."""
+    async def create(
+        self, endpoint: str, body: Mapping[str, Any], *, client_request_id: str | None = None
+    ) -> Created:
+        """POST a generation; return its id and cost; raise a `CallFailed` or `AuthError`.
+
+        `client_request_id` goes out as `X-Client-Request-Id`, so the request can be found
+        in the usage logs even when its answer is lost; ValueError if the API would drop it.
+        """
+        headers = {}
+        if client_request_id is not None:
+            if not is_client_request_id(client_request_id):
+                msg = (
+                    f"client request id {client_request_id[:40]!r} is not 1-"
+                    f"{CLIENT_REQUEST_ID_MAX} characters of A-Z a-z 0-9 . _ : - "
+                    "(the API would silently drop it)"
+                )
+                raise ValueError(msg)
+            headers[CLIENT_REQUEST_ID_HEADER] = client_request_id
         try:
-            response = await self._client.post(endpoint, json=dict(body))
+            response = await self._client.post(endpoint, json=dict(body), headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # Never left this machine: no server can have acted on it.
             msg = f"could not connect to {self.base_url}: {self._describe(exc)}"
@@ -220,7 +272,7 @@ class ApiClient:
             raise OutcomeUnknown(msg) from exc
         status = response.status_code
         if 200 <= status < 300:
-            return self._created_id(response)
+            return self._created(response)
         self._raise_for_auth(response)
         message = self._server_message(response)
         if status in (429, 503):
@@ -251,7 +303,7 @@ class ApiClient:
             except ValueError as exc:
                 msg = f"poll answer is not JSON: {self._scrub(response.text[:MESSAGE_LIMIT])}"
                 raise Retryable(msg, status) from exc
-            return parse_generation(data, generation_id)
+            return parse_generation(data, generation_id, response.headers)
         self._raise_for_auth(response)
         message = self._server_message(response)
         if status == 429 or status >= 500:
@@ -259,11 +311,60 @@ class ApiClient:
             raise Retryable(f"HTTP {status}: {message}", status, wait)
         raise Rejected(f"HTTP {status}: {message}", status)
 
-    def _created_id(self, response: httpx.Response) -> str:
+    async def logs(
+        self,
+        *,
+        start: float,
+        end: float,
+        models: Sequence[str] = (),
+        offset: int = 0,
+        limit: int = LOGS_MAX_LIMIT,
+    ) -> LogsPage:
+        """GET one page of usage logs for [start, end] (epoch seconds), newest first.
+
+        Raise `Retryable` (429 with its Retry-After, 5xx, transport errors, a malformed
+        page), `Rejected` (404: the provider keeps no usage logs; other 4xx) or
+        `AuthError`. Each model goes out as its own `model=` (the API reads a
+        comma-joined value as one name and matches nothing).
+        """
+        params = logs_params(start, end, models, offset, limit)
+        try:
+            response = await self._client.get(LOGS_PATH, params=params)
+        except httpx.TransportError as exc:
+            msg = f"usage logs query to {self.base_url} failed: {self._describe(exc)}"
+            raise Retryable(msg) from exc
+        status = response.status_code
+        if 200 <= status < 300:
+            try:
+                data = response.json()
+            except ValueError as exc:
+                body = self._scrub(response.text[:MESSAGE_LIMIT])
+                msg = f"usage logs page is not JSON: {body}"
+                raise Retryable(msg, status) from exc
+            try:
+                return parse_logs_page(data)
+            except MalformedPage as exc:
+                raise Retryable(f"usage logs page is malformed: {exc}", status) from None
+        self._raise_for_auth(response)
+        message = self._server_message(response)
+        if status == 429 or status >= 500:
+            wait = parse_retry_after(response.headers, self._clock.wall())
+            raise Retryable(f"usage logs: HTTP {status}: {message}", status, wait)
+        if status == 404:
+            msg = f"{self.provider} serves no usage logs at {LOGS_PATH} (HTTP 404: {message})"
+            raise Rejected(msg, status)
+        raise Rejected(f"usage logs: HTTP {status}: {message}", status)
+
+    def _created(self, response: httpx.Response) -> Created:
         try:
             data = response.json()
         except ValueError:
             data = None
+        generation_id = self._created_id(response, data)
+        usd, credits = parse_cost(response.headers, data)
+        return Created(generation_id, usd, credits)
+
+    def _created_id(self, response: httpx.Response, data: object) -> str:
         candidates: list[object] = []
         if isinstance(data, Mapping):
             candidates += [data.get("id"), data.get("generation_id")]

@@ -216,9 +216,10 @@ async def _post(
     assert task is not None  # always called from a worker task
     shared.posting.add(task)
     try:
-        return await client.create(endpoint, body)
+        created = await client.create(endpoint, body)
     finally:
         shared.posting.discard(task)
+    return created.generation_id
 
 
 @dataclass

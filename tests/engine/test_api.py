@@ -1,4 +1,5 @@
-"""Unit tests of the API client: error bodies, id variants, URL-encoding, status mapping."""
+"""Unit tests of the API client: error bodies, id variants, URL-encoding, status mapping,
+client request ids, cost, and the usage logs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from runner.api import (
     ApiClient,
+    Created,
     GenStatus,
     OutcomeUnknown,
     Rejected,
@@ -22,8 +24,9 @@ from runner.api import (
     video_url,
 )
 from runner.clock import FakeClock
-from runner.errors import AuthError
+from runner.errors import AuthError, BadKeyError
 from runner.loopback import is_loopback_url
+from runner.usage import LogRow, LogsPage
 
 KEY = "sk-test-0123456789abcdef"
 ENDPOINT = "/v2/generate/video/runway/generation"
@@ -47,10 +50,10 @@ def _client(handler: Handler) -> ApiClient:
     )
 
 
-async def _create(handler: Handler) -> str:
+async def _create(handler: Handler, client_request_id: str | None = None) -> Created:
     client = _client(handler)
     try:
-        return await client.create(ENDPOINT, BODY)
+        return await client.create(ENDPOINT, BODY, client_request_id=client_request_id)
     finally:
         await client.aclose()
 
@@ -84,7 +87,7 @@ def _error(status: int, message: str, **headers: str) -> Handler:
 )
 def test_create_reads_id_variants(payload: dict[str, Any], expected: str) -> None:
     """The create answer may name the id as `id` (string or number) or `generation_id`."""
-    assert _run(_create(lambda r: httpx.Response(201, json=payload))) == expected
+    assert _run(_create(lambda r: httpx.Response(201, json=payload))).generation_id == expected
 
 
 def test_create_falls_back_to_inference_id_header() -> None:
@@ -94,7 +97,7 @@ def test_create_falls_back_to_inference_id_header() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"status": "queued"}, headers=headers)
 
-    assert _run(_create(handler)) == "inf-9"
+    assert _run(_create(handler)).generation_id == "inf-9"
 
 
 def test_create_without_any_id_is_unknown() -> None:
@@ -333,3 +336,274 @@ def test_download_client_has_no_authorization() -> None:
 
     _run(go())
     assert "authorization" not in seen[0].headers
+
+
+# ------------------------------------------------------------------ client request ids
+def _created_ok(seen: list[httpx.Request], **headers: str) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"id": "g1", "status": "queued"}, headers=headers)
+
+    return handler
+
+
+@pytest.mark.parametrize("cid", ["a", "x" * 128, "run-3f2a:seed_1.attempt-2", "AZaz09._:-"])
+def test_create_sends_a_valid_client_request_id(cid: str) -> None:
+    """A valid id goes out as X-Client-Request-Id, unchanged."""
+    seen: list[httpx.Request] = []
+    _run(_create(_created_ok(seen), client_request_id=cid))
+    assert seen[0].headers["x-client-request-id"] == cid
+
+
+def test_create_without_a_client_request_id_sends_no_header() -> None:
+    """No id given, no header: the API must not see an empty one."""
+    seen: list[httpx.Request] = []
+    _run(_create(_created_ok(seen)))
+    assert "x-client-request-id" not in seen[0].headers
+
+
+@pytest.mark.parametrize("cid", ["", "x" * 129, "a b", "a/b", "é", "id\n", "a,b", "#1"])
+def test_create_refuses_an_id_the_api_would_drop_before_sending(cid: str) -> None:
+    """An id outside 1-128 of A-Z a-z 0-9 . _ : - is a ValueError, and nothing is sent."""
+    seen: list[httpx.Request] = []
+    with pytest.raises(ValueError, match="silently drop"):
+        _run(_create(_created_ok(seen), client_request_id=cid))
+    assert seen == []
+
+
+# ------------------------------------------------------------------ cost
+def _created_with(body: dict[str, Any], **headers: str) -> Created:
+    created: Created = _run(_create(lambda r: httpx.Response(200, json=body, headers=headers)))
+    return created
+
+
+QUEUED = {"id": "g1", "status": "queued"}
+
+
+def test_create_reads_cost_from_the_headers() -> None:
+    """x-aimlapi-usd-spent and x-aimlapi-credits-used give the create's cost."""
+    created = _created_with(
+        QUEUED, **{"x-aimlapi-usd-spent": "0.001240000", "x-aimlapi-credits-used": "2480"}
+    )
+    assert created == Created("g1", 0.00124, 2480)
+
+
+def test_create_reads_cost_from_meta_usage_without_headers() -> None:
+    """Without cost headers, meta.usage in the body says it."""
+    body = {**QUEUED, "meta": {"usage": {"credits_used": 1580000, "usd_spent": 0.79}}}
+    assert _created_with(body) == Created("g1", 0.79, 1580000)
+
+
+def test_create_prefers_headers_and_falls_back_per_field() -> None:
+    """A header wins over meta.usage; a malformed header falls back to the body."""
+    body = {**QUEUED, "meta": {"usage": {"credits_used": 7, "usd_spent": 9.0}}}
+    created = _created_with(
+        body, **{"x-aimlapi-usd-spent": "1.5", "x-aimlapi-credits-used": "lots"}
+    )
+    assert (created.usd, created.credits) == (1.5, 7)
+
+
+def test_create_without_cost_says_none_not_zero() -> None:
+    """No header and no meta.usage: cost unknown (None), never free (0)."""
+    created = _created_with(QUEUED)
+    assert created.usd is None and created.credits is None
+
+
+def test_a_free_create_is_zero_not_none() -> None:
+    """A stated zero cost is kept as zero."""
+    created = _created_with(
+        QUEUED, **{"x-aimlapi-usd-spent": "0", "x-aimlapi-credits-used": "0"}
+    )
+    assert (created.usd, created.credits) == (0.0, 0)
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [{"usd_spent": -1, "credits_used": -5}, {"usd_spent": "NaN", "credits_used": 1.5},
+     {"usd_spent": True, "credits_used": True}, "free", None],
+)
+def test_create_ignores_nonsense_cost(usage: object) -> None:
+    """Negative, non-finite, boolean or shapeless cost is unknown, and the id still comes back."""
+    created = _created_with({**QUEUED, "meta": {"usage": usage}})
+    assert created == Created("g1", None, None)
+
+
+def test_fetch_reads_cost_from_meta_usage() -> None:
+    """The unified endpoint's poll answer carries meta.usage: the Generation has it."""
+    answer = {"id": "g", "status": "completed", "video": {"url": "https://cdn.test/v.mp4"},
+              "meta": {"usage": {"credits_used": 2000000, "usd_spent": 1.0}}}
+    generation = _run(_fetch(lambda r: httpx.Response(200, json=answer)))
+    assert (generation.usd, generation.credits) == (1.0, 2000000)
+
+
+def test_fetch_without_cost_has_none() -> None:
+    """A legacy poll answer names no cost: None."""
+    answer = {"id": "g", "status": "generating"}
+    generation = _run(_fetch(lambda r: httpx.Response(200, json=answer)))
+    assert generation.usd is None and generation.credits is None
+
+
+# ------------------------------------------------------------------ usage logs
+ROW = {
+    "created": "2026-07-02T03:04:05.000Z", "status": "succeeded", "origin": "api",
+    "model": "runway/gen4_turbo", "cost": {"usd": 0.25, "credits": 500000},
+    "tokens": {"input": 0, "output": 0, "total": 0}, "request_id": "req-1",
+    "inference_id": "gen-1", "client_request_id": "run-1",
+}
+PAGE = {"data": [ROW], "pagination": {"limit": 100, "offset": 0, "total": 1, "has_more": False}}
+T0 = 1782961445.0  # 2026-07-02T03:04:05Z
+
+
+async def _logs(handler: Handler, **query: Any) -> Any:
+    client = _client(handler)
+    try:
+        return await client.logs(**{"start": T0 - 60, "end": T0 + 60, **query})
+    finally:
+        await client.aclose()
+
+
+def test_logs_sends_utc_window_repeated_models_and_paging() -> None:
+    """start/end go out as ISO-8601 UTC; each model is its own `model=`, never comma-joined."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=PAGE)
+
+    _run(_logs(handler, start=T0 + 0.0004, end=T0 + 0.0004,
+               models=["runway/gen4_turbo", "gen3a_turbo"], offset=100, limit=50))
+    url = seen[0].url
+    assert url.path == "/v2/logs"
+    assert url.params.multi_items() == [
+        ("start", "2026-07-02T03:04:05.000Z"),  # widened down to the millisecond
+        ("end", "2026-07-02T03:04:05.001Z"),  # and up, so `end` itself is inside
+        ("model", "runway/gen4_turbo"),
+        ("model", "gen3a_turbo"),
+        ("offset", "100"),
+        ("limit", "50"),
+    ]
+    assert seen[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_logs_parses_rows_and_pagination() -> None:
+    """A documented page becomes LogRows with cost, ids and the paging totals."""
+    failed = {**ROW, "status": "failed", "cost": {"usd": 0, "credits": 0},
+              "inference_id": "gen-2", "client_request_id": None}
+    page = {"data": [ROW, failed],
+            "pagination": {"limit": 2, "offset": 0, "total": 5, "has_more": True}}
+    result = _run(_logs(lambda r: httpx.Response(200, json=page)))
+    assert result == LogsPage(
+        rows=(
+            LogRow("2026-07-02T03:04:05.000Z", "succeeded", "runway/gen4_turbo", "run-1",
+                   "gen-1", 0.25, 500000),
+            LogRow("2026-07-02T03:04:05.000Z", "failed", "runway/gen4_turbo", None,
+                   "gen-2", 0.0, 0),
+        ),
+        total=5,
+        has_more=True,
+    )
+
+
+def test_logs_429_is_retryable_with_retry_after() -> None:
+    """Over 200 queries a minute: Retryable, carrying the server's wait."""
+    with pytest.raises(Retryable) as info:
+        _run(_logs(_error(429, "Too Many Requests", **{"Retry-After": "7"})))
+    assert info.value.retry_after == 7.0 and info.value.status == 429
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_logs_server_errors_are_retryable(status: int) -> None:
+    """A GET changes nothing: 5xx is retried later."""
+    with pytest.raises(Retryable):
+        _run(_logs(_error(status, "busy")))
+
+
+def test_logs_401_is_a_bad_key_and_403_an_auth_error() -> None:
+    """401 and 403 stop the run as they do on create."""
+    with pytest.raises(BadKeyError, match="AIMLAPI_API_KEY"):
+        _run(_logs(_error(401, "Invalid API key")))
+    with pytest.raises(AuthError):
+        _run(_logs(_error(403, "Forbidden")))
+
+
+def test_logs_404_means_the_provider_keeps_no_logs() -> None:
+    """A provider without usage logs answers 404: Rejected, saying so."""
+    with pytest.raises(Rejected, match="no usage logs") as info:
+        _run(_logs(_error(404, "Cannot GET /v2/logs")))
+    assert info.value.status == 404
+
+
+def test_logs_400_is_rejected_with_the_server_message() -> None:
+    """A 400 (the server disagrees about the window) is a refusal with its message."""
+    with pytest.raises(Rejected, match="92 days"):
+        _run(_logs(_error(400, "window must not exceed 92 days")))
+
+
+def test_logs_transport_error_is_retryable() -> None:
+    """A lost logs query can simply be repeated."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    with pytest.raises(Retryable, match="usage logs"):
+        _run(_logs(handler))
+
+
+@pytest.mark.parametrize(
+    ("page", "words"),
+    [
+        ([], "not a JSON object"),
+        ({"pagination": PAGE["pagination"]}, "`data` is not a list"),
+        ({"data": []}, "`pagination` is not an object"),
+        ({"data": [], "pagination": {"total": "1", "has_more": False}}, "pagination.total"),
+        ({"data": [], "pagination": {"total": 1}}, "pagination.has_more is missing"),
+        ({**PAGE, "data": ["row"]}, "data[0] is not an object"),
+        ({**PAGE, "data": [{k: v for k, v in ROW.items() if k != "inference_id"}]},
+         "data[0].inference_id is missing"),
+        ({**PAGE, "data": [ROW, {**ROW, "status": 3}]}, "data[1].status is 3"),
+        ({**PAGE, "data": [{**ROW, "client_request_id": 5}]}, "data[0].client_request_id"),
+    ],
+)
+def test_a_malformed_logs_page_is_retryable_naming_the_problem(page: object, words: str) -> None:
+    """A page without the documented shape is a Retryable with a clear line, never a KeyError."""
+    with pytest.raises(Retryable, match="malformed") as info:
+        _run(_logs(lambda r: httpx.Response(200, json=page)))
+    assert words in info.value.message
+
+
+def test_a_logs_answer_that_is_not_json_is_retryable() -> None:
+    """An HTML error page with a 200 is retried, and its text is in the message."""
+    with pytest.raises(Retryable, match="not JSON: <html>"):
+        _run(_logs(lambda r: httpx.Response(200, text="<html>oops</html>")))
+
+
+def test_a_row_without_cost_has_unknown_cost() -> None:
+    """A row with no cost object keeps its place, with cost None (not zero)."""
+    row = {k: v for k, v in ROW.items() if k != "cost"}
+    result = _run(_logs(lambda r: httpx.Response(200, json={**PAGE, "data": [row]})))
+    assert (result.rows[0].usd, result.rows[0].credits) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ({"limit": 0}, "limit must be 1..100"),
+        ({"limit": 101}, "limit must be 1..100"),
+        ({"offset": -1}, "offset must be >= 0"),
+        ({"start": T0, "end": T0 - 1}, "end must not be earlier"),
+        ({"start": T0, "end": T0 + 93 * 86400}, "92 days"),
+        ({"models": "runway/gen4_turbo"}, "not one string"),
+        ({"models": [f"m{i}" for i in range(51)]}, "at most 50 models"),
+    ],
+)
+def test_logs_refuses_a_query_the_api_would_refuse(query: dict[str, Any], words: str) -> None:
+    """A caller's bad query is a ValueError before anything is sent."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=PAGE)
+
+    with pytest.raises(ValueError, match=words):
+        _run(_logs(handler, **query))
+    assert seen == []
