@@ -11,12 +11,16 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from runner import __version__
-from runner.errors import RunnerError, SpecError
-from runner.providers import output_root
+from runner.errors import RunnerError, SpecError, UsageError
+from runner.layout import DEFAULT_ROOT
+
+if TYPE_CHECKING:
+    from runner.store import Store
 
 
 @contextlib.contextmanager
@@ -41,12 +45,25 @@ PATHS = click.argument(
 )
 
 OUTPUT_DIR = click.option(
-    "--output-dir", type=click.Path(path_type=Path, file_okay=False),
-    # --sandbox is eager, so its value is known here whatever the order on the line.
-    callback=lambda ctx, _param, value: output_root(value, sandbox=ctx.params["sandbox"]),
-    help="Root of the output tree [default: outputs/, or outputs/_sandbox/ with --sandbox, "
-         "so emulator videos never replace paid ones].",
+    "--output-dir", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_ROOT,
+    show_default=True,
+    help="Root of the output tree: <DIR>/<spec name>/, and <DIR>/_sandbox/<spec name>/ for "
+         "sandbox runs, so emulator videos never replace paid ones.",
 )
+STORE = click.option(
+    "--store", metavar="URL",
+    help="Keep verified videos here and restore them on any machine: s3://bucket/prefix, "
+         "file:///path or a folder [default: $RUNNER_STORE, else `store` in runner.toml].",
+)
+
+
+def _open_store(url: str | None, paths: tuple[Path, ...]) -> Store | None:
+    """Open the store the flag, the environment or runner.toml names (None without one)."""
+    from runner.config import store_url
+    from runner.store import open_store
+
+    chosen = store_url(url, list(paths))
+    return open_store(chosen) if chosen else None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,44 +100,67 @@ def schema() -> None:
 @cli.command()
 @PATHS
 def validate(paths: tuple[Path, ...]) -> None:
-    """Check specs: schema, model parameters, templates, images, output paths.
+    """Check specs: schema, model parameters, templates, images, output paths, lock files.
 
     Exit 0 when every spec is valid; 2 with one `file:line:col: problem — fix` line per
     problem otherwise. Nothing is written and no API is called.
     """
+    from runner.layout import lockfile_of
+    from runner.lockfile import read_lock
     from runner.spec import load_specs
 
     with _errors_to_exit():
         specs = load_specs(list(paths))
         for spec in specs:
-            click.echo(f"ok: {spec.display} ({spec.name}: {len(spec.requests)} requests)")
+            lock = lockfile_of(spec.path)
+            locked = read_lock(lock)  # a conflicted or hand-broken lock is one clear error
+            note = f", {len(locked)} in {lock.name}" if locked else ""
+            click.echo(f"ok: {spec.display} ({spec.name}: {len(spec.requests)} requests{note})")
 
 
 @cli.command()
 @PATHS
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (requests, counts).")
-@click.option("--sandbox", is_flag=True, is_eager=True,
-              help="Plan for the embedded emulator (as run --sandbox).")
+@click.option("--sandbox", is_flag=True, help="Plan for the embedded emulator (as run --sandbox).")
 @OUTPUT_DIR
+@STORE
 @click.option("--only", multiple=True, metavar="KEY=VALUE",
               help="Plan only requests whose matrix axis, parameter, job or id equals VALUE.")
 @click.option("--force", is_flag=True, help="Show what `run --force` would regenerate.")
 @click.option("--retry-failed", is_flag=True, help="Show what `run --retry-failed` would retry.")
+@click.option("--resubmit-unknown", is_flag=True,
+              help="Show what `run --resubmit-unknown` would resubmit.")
+@click.option("--regenerate-lost", is_flag=True,
+              help="Show what `run --regenerate-lost` would pay for again.")
 def plan(paths: tuple[Path, ...], as_json: bool, sandbox: bool, output_dir: Path,
-         only: tuple[str, ...], force: bool, retry_failed: bool) -> None:
-    """Show what a run would do, per request: new, done, pending, failed, orphaned.
+         store: str | None, only: tuple[str, ...], force: bool, retry_failed: bool,
+         resubmit_unknown: bool, regenerate_lost: bool) -> None:
+    """Show what a run would do, per request, and why (never calls the API).
 
-    Reads the manifest in <output-dir>/<spec name>/ and never calls the API. With
-    --json, prints one object: `requests` (id, spec, job, status, reason, output,
-    payload: the exact body a run would POST, local images as sha256: references),
-    `counts` and `video_seconds`.
+    \b
+    Statuses: new (a run pays for it), done, adopt (the video is here; recorded without
+    an API call), restore (back from the store), stored (in the store; `runner pull`
+    fetches it), recover (paid, file gone: fetched again from its generation, free),
+    pending (polled, never resubmitted), unknown (looked up in the usage logs), failed,
+    lost (paid, the provider no longer has it), orphaned (recorded, gone from the spec).
+
+    Reads the manifest in <output-dir>/<spec name>/, the lock file beside each spec and
+    the store's list. With --json, prints one object: `requests` (id, spec, job, status,
+    action, paid, reason, output, payload: the exact body a run would POST, local images
+    as sha256: references), `counts`, `submissions` and `video_seconds`.
     """
+    from runner.decide import Flags
     from runner.planning import build_plan
     from runner.spec import load_specs
 
     with _errors_to_exit():
         specs = load_specs(list(paths), provider_override="sandbox" if sandbox else None)
-        result = build_plan(specs, output_dir, only=only, force=force, retry_failed=retry_failed)
+        opened = _open_store(store, paths)
+        flags = Flags(force, retry_failed, resubmit_unknown, regenerate_lost)
+        result = build_plan(
+            specs, output_dir, only=only, flags=flags,
+            inventory=opened.inventory() if opened is not None else None,
+        )
         if as_json:
             for piece in result.iter_json():
                 click.echo(piece, nl=False)
@@ -130,8 +170,8 @@ def plan(paths: tuple[Path, ...], as_json: bool, sandbox: bool, output_dir: Path
             click.echo(f"{entry.status:<8} {entry.id}  {entry.output}{reason}")
         counts = ", ".join(f"{n} {status}" for status, n in result.counts.items() if n)
         click.echo(
-            f"{len(result.entries)} requests: {counts or 'none'} — "
-            f"{result.seconds_to_generate:g} s of video to generate "
+            f"{len(result.entries)} requests: {counts or 'none'} — {result.submissions} to "
+            f"submit (paid), {result.seconds_to_generate:g} s of video to generate "
             f"(of {result.video_seconds:g} s in the specs)"
         )
 
@@ -192,7 +232,7 @@ def sandbox_serve(host: str, port: int, allow_remote: bool, latency: float, jitt
 
 @cli.command()
 @PATHS
-@click.option("--sandbox", is_flag=True, is_eager=True,
+@click.option("--sandbox", is_flag=True,
               help="Use the embedded emulator instead of the spec's provider (no key, no network).")
 @click.option("--base-url", metavar="URL",
               help="Send API calls here, e.g. a running `runner sandbox serve` or a proxy.")
@@ -205,7 +245,10 @@ def sandbox_serve(host: str, port: int, allow_remote: bool, latency: float, jitt
 @click.option("--resubmit-unknown", is_flag=True,
               help="Resubmit requests whose earlier submission has an unknown outcome "
                    "(they may be billed twice).")
+@click.option("--regenerate-lost", is_flag=True,
+              help="Pay again for generations the provider no longer has (listed as lost).")
 @OUTPUT_DIR
+@STORE
 @click.option("--poll-min", type=click.FloatRange(min=0.01), metavar="SECONDS",
               help="Shortest wait between two polls of one generation [5; 0.2 on the sandbox].")
 @click.option("--poll-max", type=click.FloatRange(min=0.01), metavar="SECONDS",
@@ -219,8 +262,8 @@ def sandbox_serve(host: str, port: int, allow_remote: bool, latency: float, jitt
               help="Also write a report: JSON, or JUnit XML when FILE ends in .xml. Repeatable.")
 def run(paths: tuple[Path, ...], sandbox: bool, base_url: str | None, concurrency: int,
         only: tuple[str, ...], force: bool, retry_failed: bool, resubmit_unknown: bool,
-        output_dir: Path, poll_min: float | None, poll_max: float | None, timeout: float,
-        reports: tuple[Path, ...]) -> None:
+        regenerate_lost: bool, output_dir: Path, store: str | None, poll_min: float | None,
+        poll_max: float | None, timeout: float, reports: tuple[Path, ...]) -> None:
     """Run specs: submit new requests, poll, download; resume whatever was left.
 
     A second run of a finished spec makes no API call. A submission whose outcome is
@@ -241,6 +284,8 @@ def run(paths: tuple[Path, ...], sandbox: bool, base_url: str | None, concurrenc
             force=force,
             retry_failed=retry_failed,
             resubmit_unknown=resubmit_unknown,
+            regenerate_lost=regenerate_lost,
+            store=None if sandbox else _open_store(store, paths),
             poll=engine.poll_settings(poll_min, poll_max, timeout, sandbox=sandbox),
         )
         reporter = make_reporter(sys.stderr, SystemClock())
@@ -254,7 +299,7 @@ def run(paths: tuple[Path, ...], sandbox: bool, base_url: str | None, concurrenc
 @cli.command()
 @PATHS
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--sandbox", is_flag=True, is_eager=True,
+@click.option("--sandbox", is_flag=True,
               help="Show the state of `run --sandbox` runs.")
 @OUTPUT_DIR
 def status(paths: tuple[Path, ...], as_json: bool, sandbox: bool, output_dir: Path) -> None:
@@ -278,8 +323,42 @@ def status(paths: tuple[Path, ...], as_json: bool, sandbox: bool, output_dir: Pa
 
 
 @cli.command()
+@PATHS
+@OUTPUT_DIR
+@STORE
+@click.option("--only", multiple=True, metavar="KEY=VALUE",
+              help="Pull only requests whose matrix axis, parameter, job or id equals VALUE.")
+def pull(paths: tuple[Path, ...], output_dir: Path, store: str | None,
+         only: tuple[str, ...]) -> None:
+    """Bring the specs' recorded videos from the store into the output tree (no API call).
+
+    For review on a fresh clone: the lock file beside each spec names the videos, the
+    store gives them back (checked against their sha256), and the gallery then works
+    offline. Exit 1 when a recorded video cannot be had from the store (`runner run`
+    fetches it again from its generation, or lists it as lost).
+    """
+    from runner import engine
+    from runner.clock import SystemClock
+    from runner.progress import make_reporter
+    from runner.summary import summary_lines
+
+    with _errors_to_exit():
+        opened = _open_store(store, paths)
+        if opened is None:
+            msg = ("runner pull needs a store — give --store URL, set RUNNER_STORE, or put "
+                   "store = \"…\" in runner.toml")
+            raise UsageError(msg)
+        options = engine.RunOptions(output_dir=output_dir, store=opened, pull=True)
+        reporter = make_reporter(sys.stderr, SystemClock())
+        summary = engine.run(paths, options, only=only, reporter=reporter)
+        for line in summary_lines(summary):
+            click.echo(line)
+        sys.exit(summary.exit_code)
+
+
+@cli.command()
 @click.argument("target", metavar="ID_OR_OUTPUT_FILE")
-@click.option("--sandbox", is_flag=True, is_eager=True,
+@click.option("--sandbox", is_flag=True,
               help="Reproduce on the embedded emulator instead of the recorded provider.")
 @click.option("--base-url", metavar="URL",
               help="Send API calls here, e.g. a running `runner sandbox serve` or a proxy.")
@@ -322,7 +401,7 @@ def reproduce(target: str, sandbox: bool, base_url: str | None, provider: str | 
 @cli.command()
 @PATHS
 @click.option("--yes", is_flag=True, help="Really remove the files (without it: only list them).")
-@click.option("--sandbox", is_flag=True, is_eager=True,
+@click.option("--sandbox", is_flag=True,
               help="Judge against the specs as `run --sandbox` runs them.")
 @OUTPUT_DIR
 def prune(paths: tuple[Path, ...], yes: bool, sandbox: bool, output_dir: Path) -> None:

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import os
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -26,17 +26,36 @@ import httpx
 
 from runner.api import ApiClient, download_client
 from runner.clock import Clock, SystemClock
+from runner.decide import Action, Decision, Flags, decide
 from runner.errors import AuthError, StorageError, UsageError
-from runner.lifecycle import Outcome, Result, Shared, SpecRun, collect, submit
+from runner.layout import DEFAULT_ROOT, lockfile_of, spec_folder
+from runner.lifecycle import (
+    Outcome,
+    Result,
+    Shared,
+    SpecRun,
+    collect,
+    reconcile,
+    replace_paid,
+    restore,
+    submit,
+)
+from runner.lockfile import LockWriter, read_lock
 from runner.loopback import is_loopback_url
-from runner.manifest import Manifest, parse_ts
+from runner.manifest import Manifest, parse_ts, read_state
+from runner.observe import observe
 from runner.polling import PollScheduler, PollSettings
 from runner.progress import Reporter, SilentReporter, Tally
-from runner.providers import api_key, get_provider
+from runner.providers import api_key, get_provider, has_usage_logs
+from runner.reconcile import Ledger
 from runner.request import LocalImage, Request
-from runner.resume import Action, Flags, Work, prepare
+from runner.resume import Work, decisions, prepare
 from runner.retry import RetryPolicy
+from runner.sidecar import render_sidecar, sidecar_for
+from runner.store import Store, StoreError
 from runner.summary import RequestReport, RunSummary, SpecOutcome
+
+SANDBOX = "sandbox"
 
 DEFAULT_CONCURRENCY = 4  # generations in flight; a modest tier for a paid API
 REAL_POLL = PollSettings(floor=5.0, ceiling=60.0)  # Runway asks for >= 5 s between polls
@@ -76,12 +95,15 @@ class LoadedSpecLike(Protocol):
 class RunOptions:
     """Everything `runner run` can be told."""
 
-    output_dir: Path = Path("outputs")
+    output_dir: Path = DEFAULT_ROOT  # the root: sandbox specs go to <root>/_sandbox/<name>/
     base_url: str | None = None  # point every provider at this server
     concurrency: int = DEFAULT_CONCURRENCY
     force: bool = False  # regenerate the selection (pending generations are still polled)
     retry_failed: bool = False
     resubmit_unknown: bool = False  # the user accepts possibly paying twice
+    regenerate_lost: bool = False  # pay again for generations the provider lost
+    store: Store | None = None  # where verified videos are kept and restored from
+    pull: bool = False  # `runner pull`: only what needs no API call (restore from the store)
     poll: PollSettings | None = None  # None: REAL_POLL, or SANDBOX_POLL for the sandbox
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     download_attempts: int = 3
@@ -124,39 +146,179 @@ async def execute(
     environ: Mapping[str, str] | None = None,
     transports: Transports = Transports(),
     sandbox_url: str | None = None,
+    folders: Mapping[str, Path] | None = None,
 ) -> RunSummary:
     """Run the selected requests of each spec to the end; return what happened.
 
     `sandbox_url` is where the embedded sandbox listens when a request's provider is
-    `sandbox` and no `--base-url` was given (the caller starts it).
+    `sandbox` and no `--base-url` was given (the caller starts it). `folders` names a
+    spec's folder outright (reproductions) instead of `runner.layout.spec_folder`; such
+    runs write no lock file.
     """
     clock = clock or SystemClock()
     reporter = _Noting(reporter or SilentReporter())
     started = clock.monotonic()
     started_at = clock.wall()
     rng = random.Random(options.seed)
-    endpoints = _endpoints(specs, options, sandbox_url, environ)
+    if options.base_url is not None:
+        check_base_url(options.base_url)
     runs: list[tuple[SpecRun, Sequence[Request]]] = []
+    unstored: list[str] = []
+    store = options.store
+    inventory = await asyncio.to_thread(store.inventory) if store is not None else None
+    flags = Flags(
+        options.force,
+        options.retry_failed,
+        options.resubmit_unknown,
+        options.regenerate_lost,
+        materialize=options.pull,
+    )
+    # A missing key stops the run before anything is written: decide once from what is
+    # on disk (read only), and resolve the keys of the providers that work calls.
+    preview = [
+        item
+        for spec, requests in specs
+        for item in _preview(spec, requests, options, folders, flags, inventory)
+    ]
+    _endpoints([w.request for w in preview if w.decision.calls_api], options, sandbox_url, environ)
     try:
         for spec, requests in specs:
-            folder = options.output_dir / spec.name
-            refuse_escaping_outputs(folder, requests, spec.display)
-            manifest = Manifest.open(folder, clock=clock)
-            runs.append((SpecRun(spec.name, spec.display, folder, manifest, spec.images), requests))
-        flags = Flags(options.force, options.retry_failed, options.resubmit_unknown)
-        work = [w for spec_run, requests in runs for w in prepare(spec_run, requests, flags)]
-        reports = await _run_work(work, endpoints, options, clock, reporter, rng, transports)
+            runs.append((_open(spec, requests, options, clock, folders), requests))
+        work = [
+            w
+            for spec_run, requests in runs
+            for w in decisions(
+                spec_run, requests, flags, inventory=inventory,
+                has_usage_logs=has_usage_logs, pull=options.pull,
+            )
+        ]
+        needs_api = [w.request for w in work if w.decision.calls_api]
+        endpoints = _endpoints(needs_api, options, sandbox_url, environ)  # before any write
+        prepare(work)
+        if store is not None and inventory is not None:
+            unstored += await _backfill(work, inventory)
+        reports, more_unstored = await _run_work(
+            work, endpoints, options, clock, reporter, rng, transports
+        )
+        unstored += more_unstored
         for spec_run, _ in runs:
             await asyncio.to_thread(write_gallery, spec_run.folder)
     finally:
-        for spec_run, _ in runs:
-            spec_run.manifest.close()
+        try:
+            for spec_run, _ in runs:
+                if spec_run.lock is not None:
+                    spec_run.lock.flush()
+        finally:
+            for spec_run, _ in runs:
+                spec_run.manifest.close()
+    for line in unstored:
+        reporter.note(f"not in the store yet: {line}")
     outcomes = tuple(
         SpecOutcome(spec_run.display, spec_run.folder, tuple(requests))
         for spec_run, requests in runs
     )
     elapsed = clock.monotonic() - started
-    return RunSummary(tuple(reports), outcomes, started_at, elapsed, tuple(reporter.notes))
+    return RunSummary(
+        tuple(reports), outcomes, started_at, elapsed, tuple(reporter.notes), tuple(unstored)
+    )
+
+
+def _folder(
+    spec: LoadedSpecLike,
+    requests: Sequence[Request],
+    options: RunOptions,
+    folders: Mapping[str, Path] | None,
+) -> tuple[Path, Path | None]:
+    """Return a spec's folder and its lock file (None for sandbox and reproduction runs)."""
+    sandbox = any(r.provider == SANDBOX for r in (spec.requests or requests))
+    given = (folders or {}).get(spec.name)
+    folder = given or spec_folder(options.output_dir, spec.name, sandbox=sandbox)
+    spec_path = getattr(spec, "path", None)
+    if sandbox or given is not None or not isinstance(spec_path, Path):
+        return folder, None
+    return folder, lockfile_of(spec_path)
+
+
+def _preview(
+    spec: LoadedSpecLike,
+    requests: Sequence[Request],
+    options: RunOptions,
+    folders: Mapping[str, Path] | None,
+    flags: Flags,
+    inventory: frozenset[str] | None,
+) -> list[Decided]:
+    """Decide one spec's requests from the files as they are, writing nothing."""
+    folder, lockfile = _folder(spec, requests, options, folders)
+    locked = read_lock(lockfile) if lockfile is not None else {}
+    seen = observe(
+        requests, folder, read_state(folder), locked,
+        inventory=inventory, has_usage_logs=has_usage_logs,
+    )
+    return [Decided(r, decide(seen.facts[r.id], flags)) for r in requests]
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """A request and its decision (the read-only preview of a run)."""
+
+    request: Request
+    decision: Decision
+
+
+def _open(
+    spec: LoadedSpecLike,
+    requests: Sequence[Request],
+    options: RunOptions,
+    clock: Clock,
+    folders: Mapping[str, Path] | None,
+) -> SpecRun:
+    """Lock one spec's folder, open its manifest and (for paid providers) its lock file."""
+    folder, lockfile = _folder(spec, requests, options, folders)
+    refuse_escaping_outputs(folder, requests, spec.display)
+    lock = LockWriter(lockfile) if lockfile is not None else None
+    manifest = Manifest.open(folder, clock=clock)
+    if lock is not None:
+        for state in manifest.state.values():  # a crash may have left the lock behind
+            lock.put(state)
+        manifest.observe(_follow(manifest, lock))
+    store = None if lockfile is None else options.store  # the store keeps paid videos only
+    return SpecRun(spec.name, spec.display, folder, manifest, spec.images, lock=lock, store=store)
+
+
+def _follow(manifest: Manifest, lock: LockWriter) -> Callable[[set[str]], None]:
+    """Return a manifest observer that keeps the lock file up to date."""
+
+    def follow(ids: set[str]) -> None:
+        for rid in ids:
+            state = manifest.state.get(rid)
+            if state is not None:
+                lock.put(state)
+        lock.maybe_flush()
+
+    return follow
+
+
+async def _backfill(work: Sequence[Work], inventory: frozenset[str]) -> list[str]:
+    """Give the store every verified video of the selection it does not hold yet."""
+    refused: list[str] = []
+    for item in work:
+        state = item.spec.manifest.state.get(item.request.id)
+        if state is None or state.status != "done" or state.sha256 in inventory:
+            continue
+        if state.sha256 is None or item.decision.action != Action.SKIP:
+            continue
+        video = item.spec.folder / item.request.output
+        if not video.is_file():
+            continue
+        store = item.spec.store
+        assert store is not None
+        try:
+            await asyncio.to_thread(
+                store.put, video, state.sha256, render_sidecar(sidecar_for(state))
+            )
+        except StoreError as exc:
+            refused.append(f"{video}: {exc}")
+    return refused
 
 
 def refuse_escaping_outputs(folder: Path, requests: Sequence[Request], display: str) -> None:
@@ -221,26 +383,23 @@ class _Noting:
 
 
 def _endpoints(
-    specs: Sequence[tuple[LoadedSpecLike, Sequence[Request]]],
+    requests: Sequence[Request],
     options: RunOptions,
     sandbox_url: str | None,
     environ: Mapping[str, str] | None,
 ) -> dict[str, tuple[str, str, str | None]]:
-    """Resolve base URL and key of every provider the selection uses (before any I/O)."""
-    if options.base_url is not None:
-        check_base_url(options.base_url)
+    """Resolve base URL and key of every provider the API work needs (before any write)."""
     out: dict[str, tuple[str, str, str | None]] = {}
-    for _, requests in specs:
-        for request in requests:
-            if request.provider in out:
-                continue
-            provider = get_provider(request.provider)
-            key = api_key(provider, dict(environ) if environ is not None else None)
-            base = options.base_url or provider.base_url or sandbox_url
-            if base is None:
-                msg = "the sandbox provider needs --sandbox or --base-url pointing at a sandbox"
-                raise UsageError(msg)
-            out[request.provider] = (base, key, provider.key_env)
+    for request in requests:
+        if request.provider in out:
+            continue
+        provider = get_provider(request.provider)
+        key = api_key(provider, dict(environ) if environ is not None else None)
+        base = options.base_url or provider.base_url or sandbox_url
+        if base is None:
+            msg = "the sandbox provider needs --sandbox or --base-url pointing at a sandbox"
+            raise UsageError(msg)
+        out[request.provider] = (base, key, provider.key_env)
     return out
 
 
@@ -266,20 +425,23 @@ async def _run_work(
     reporter: Reporter,
     rng: random.Random,
     transports: Transports,
-) -> list[RequestReport]:
-    """Take every action with `options.concurrency` workers; return one report each."""
+) -> tuple[list[RequestReport], list[str]]:
+    """Take every action with `options.concurrency` workers; return one report each
+    and the videos the store refused."""
     reports: dict[int, RequestReport] = {}
     queue: list[int] = []
     initial = Tally(total=len(work))
+    unstored: list[str] = []
     for index, item in enumerate(work):
-        if item.action == Action.SKIP:
-            reports[index] = _report(item, "already_done")
+        if item.action in (Action.SKIP, Action.ADOPT):
+            outcome = _SETTLED.get(item.decision.status, "already_done")
+            reports[index] = _report(item, outcome)
             initial = replace(initial, done=initial.done + 1)
         elif item.action == Action.REPORT:
-            state = item.spec.manifest.state[item.request.id]
-            outcome = "failed" if state.status == "failed" else "unknown"
+            outcome = item.decision.status if item.decision.status in _REPORTED else "not_run"
             reports[index] = _report(item, outcome, item.why)
-            initial = replace(initial, **{outcome: getattr(initial, outcome) + 1})
+            field_name = _TALLY_FIELD.get(Outcome(outcome), "skipped")
+            initial = replace(initial, **{field_name: getattr(initial, field_name) + 1})
         else:
             queue.append(index)
     # Resumed generations first: they are already paid for and in flight.
@@ -292,11 +454,12 @@ async def _run_work(
             try:
                 await Workers(shared, work, reports, counter).run(queue, options.concurrency)
             finally:
+                unstored = shared.unstored
                 clients = shared.clients.values()
                 await asyncio.gather(*(c.aclose() for c in clients), shared.downloads.aclose())
     finally:
         reporter.stop()
-    return [reports[i] for i in range(len(work)) if i in reports]
+    return [reports[i] for i in range(len(work)) if i in reports], unstored
 
 
 def _shared(
@@ -324,8 +487,14 @@ def _shared(
         )
         for name, (base, key, env) in endpoints.items()
     }
+    ledgers = {
+        name: Ledger(client, clock, refresh=poll.floor)
+        for name, client in clients.items()
+        if get_provider(name).usage_logs
+    }
     return Shared(
         clients=clients,
+        ledgers=ledgers,
         downloads=download_client(max_in_flight=options.concurrency, transport=transports.download),
         scheduler=PollScheduler(poll, rng),
         poll=poll,
@@ -338,7 +507,16 @@ def _shared(
     )
 
 
-_TALLY_FIELD = {Outcome.DONE: "done", Outcome.FAILED: "failed", Outcome.UNKNOWN: "unknown"}
+_TALLY_FIELD = {
+    Outcome.DONE: "done",
+    Outcome.RESTORED: "done",
+    Outcome.FAILED: "failed",
+    Outcome.LOST: "failed",
+    Outcome.UNKNOWN: "unknown",
+}
+# How a request nothing was sent for ends (by its decision's status).
+_SETTLED = {"done": "already_done", "stored": "stored", "adopt": "adopted"}
+_REPORTED = frozenset({"failed", "unknown", "lost"})
 
 
 @dataclass
@@ -400,7 +578,8 @@ class Workers:
 
 
 async def _take(shared: Shared, item: Work) -> Result:
-    """Take one action: submit then collect, or collect a recorded generation."""
+    """Take one action: submit then collect, collect a recorded generation, restore a
+    recorded video, or settle an unknown outcome from the usage logs."""
     request = item.request
     manifest = item.spec.manifest
     if item.action == Action.SUBMIT:
@@ -409,9 +588,14 @@ async def _take(shared: Shared, item: Work) -> Result:
             return submitted
         if shared.abort is not None:  # the run stopped while this POST was out: it is
             return Result(Outcome.NOT_RUN, str(shared.abort))  # recorded; next run polls it
-        return await collect(
+        result = await collect(
             shared, item.spec, request, submitted, shared.clock.wall(), learn=True
         )
+        return replace_paid(result)
+    if item.action == Action.RESTORE:
+        return await restore(shared, item.spec, request, item.facts.moved_from)
+    if item.action == Action.RECONCILE:
+        return await reconcile(shared, item.spec, request)
     state = manifest.state[request.id]
     if state.generation_id is None:  # pragma: no cover - decide() only collects with an id
         msg = f"request {request.id} has no generation id to collect"
@@ -419,8 +603,10 @@ async def _take(shared: Shared, item: Work) -> Result:
     submitted_at = (
         parse_ts(state.submitted_at).timestamp() if state.submitted_at else shared.clock.wall()
     )
+    recovering = item.decision.status == "recover" or state.sha256 is not None
     return await collect(
-        shared, item.spec, request, state.generation_id, submitted_at, learn=False, poll_now=True
+        shared, item.spec, request, state.generation_id, submitted_at, learn=False,
+        poll_now=True, recovering=recovering,
     )
 
 
@@ -434,6 +620,7 @@ def _report(
         outcome=outcome,
         reason=reason,
         video_seconds=result.video_seconds if result is not None else 0.0,
+        paid=result.paid if result is not None else False,
     )
 
 

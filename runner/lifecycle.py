@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import os
 import random
 from collections.abc import Callable, Mapping
@@ -24,19 +25,24 @@ from typing import Any
 import av
 import httpx
 
-from runner.api import ApiClient, GenStatus, OutcomeUnknown, Rejected, Retryable
+from runner.api import ApiClient, Created, GenStatus, OutcomeUnknown, Rejected, Retryable
 from runner.clock import Clock
 from runner.download import DownloadError, ExpiredUrl, download
+from runner.durable import fsync_dir, storage_error
 from runner.errors import AuthError, StorageError
+from runner.layout import sidecar_of
+from runner.lockfile import LockWriter
 from runner.loopback import is_loopback_url
-from runner.manifest import Manifest
+from runner.manifest import Manifest, format_ts, parse_ts
 from runner.polling import PollScheduler, PollSettings
 from runner.poster import POSTER_AT, poster_jpeg, poster_path, save_poster
 from runner.probe import NotAVideo, VideoFacts, probe_frame
 from runner.progress import format_duration
+from runner.reconcile import HORIZON, Ledger, client_request_id
 from runner.request import IMAGE_REF_PREFIX, LocalImage, Request, materialize
 from runner.retry import GiveUp, Quota, RetryPolicy
-from runner.sidecar import sidecar_for, write_sidecar
+from runner.sidecar import render_sidecar, sidecar_for, write_sidecar
+from runner.store import Store, StoreError
 
 NOT_FOUND_LIMIT = 3  # 404s on a poll tolerated (a replica lagging behind) before failing
 EMPTY_DONE_LIMIT = 3  # "completed" answers without a URL tolerated before failing
@@ -49,8 +55,10 @@ class Outcome(enum.Enum):
     """How one request ended in this run."""
 
     DONE = "done"  # the video is in place and verified
+    RESTORED = "restored"  # the recorded video was put back from the store (no API call)
     FAILED = "failed"  # rejected, failed generation, bad download: recorded as failed
-    UNKNOWN = "unknown"  # the POST's outcome is unknown: not resubmitted
+    UNKNOWN = "unknown"  # the POST's outcome is unknown: not resubmitted blindly
+    LOST = "lost"  # paid, but the provider no longer has it
     TIMED_OUT = "timed_out"  # still running at the deadline: stays pending for next run
     NOT_RUN = "not_run"  # never submitted (provider quota reached)
 
@@ -62,6 +70,7 @@ class Result:
     outcome: Outcome
     reason: str | None = None
     video_seconds: float = 0.0
+    paid: bool = False  # a generation was submitted (and accepted) for it in this run
 
 
 @dataclass
@@ -73,6 +82,9 @@ class SpecRun:
     folder: Path
     manifest: Manifest
     images: Mapping[str, LocalImage]  # sha256 hex -> image
+    lock: LockWriter | None = None  # the lock file beside the spec (None for sandbox runs)
+    store: Store | None = None  # where verified videos are kept (None: this tree only)
+    observation: Any = None  # what runner.observe saw at the start of the run
     # display path per image: resolving it and the working folder is ~30 syscalls
     _shown: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -121,6 +133,8 @@ class Shared:
     notify: Callable[[str], None]
     download_attempts: int = 3
     url_refreshes: int = 3
+    ledgers: Mapping[str, Ledger] = field(default_factory=dict)  # provider -> its usage logs
+    unstored: list[str] = field(default_factory=list)  # videos the store did not take
     stopped: dict[str, str] = field(default_factory=dict)  # provider -> why it stopped
     abort: AuthError | StorageError | None = None  # 401/403, cannot write: nothing more sent
     posting: set[asyncio.Task[Any]] = field(default_factory=set)  # tasks awaiting a POST
@@ -161,9 +175,11 @@ async def submit(shared: Shared, spec: SpecRun, request: Request) -> str | Resul
             return Result(Outcome.NOT_RUN, shared.stopped[request.provider])
         if shared.abort is not None:
             return Result(Outcome.NOT_RUN, str(shared.abort))
-        manifest.record_submitting(request, spec.image_refs(request))
+        state = manifest.state.get(rid)
+        client_id = client_request_id(rid, (state.attempts if state is not None else 0) + 1)
+        manifest.record_submitting(request, spec.image_refs(request), client_request_id=client_id)
         try:
-            generation_id = await _post(shared, client, request.endpoint, body)
+            created = await _post(shared, client, request.endpoint, body, client_id)
         except AuthError:
             manifest.record_forgotten(rid, "refused by the API (401/403): nothing was created")
             raise
@@ -189,13 +205,17 @@ async def submit(shared: Shared, spec: SpecRun, request: Request) -> str | Resul
             continue
         except OutcomeUnknown as exc:
             manifest.record_unknown(rid, exc.message)
+            if request.provider in shared.ledgers:
+                return await reconcile(shared, spec, request)
             return Result(Outcome.UNKNOWN, exc.message)
         except Rejected as exc:
             reason = f"rejected by {request.provider}: {exc.message}"
             manifest.record_failed(rid, reason, stage="submit", retryable=False)
             return Result(Outcome.FAILED, reason)
+        generation_id = created.generation_id
         try:
-            manifest.record_submitted(rid, generation_id)
+            cost = cost_of(created.usd, created.credits)
+            manifest.record_submitted(rid, generation_id, cost=cost)
         except StorageError as exc:
             # The generation exists and is paid for; only this run knows its id now. Say
             # it, so the user can find the video on the provider's side.
@@ -209,17 +229,87 @@ async def submit(shared: Shared, spec: SpecRun, request: Request) -> str | Resul
 
 
 async def _post(
-    shared: Shared, client: ApiClient, endpoint: str, body: Mapping[str, object]
-) -> str:
+    shared: Shared, client: ApiClient, endpoint: str, body: Mapping[str, object], client_id: str
+) -> Created:
     """Send one create; while it is out, a run-wide abort lets it hear back first."""
     task = asyncio.current_task()
     assert task is not None  # always called from a worker task
     shared.posting.add(task)
     try:
-        created = await client.create(endpoint, body)
+        return await client.create(endpoint, body, client_request_id=client_id)
     finally:
         shared.posting.discard(task)
-    return created.generation_id
+
+
+async def reconcile(shared: Shared, spec: SpecRun, request: Request) -> Result:
+    """Settle an unknown outcome from the usage logs, then collect or submit (runner.reconcile).
+
+    Waits like a generation does (the ledger row appears only when the generation ends),
+    until `--timeout` after the POST; past that the request stays unknown for next run.
+    """
+    manifest = spec.manifest
+    rid = request.id
+    state = manifest.state[rid]
+    client_id = state.client_request_id
+    if client_id is None or request.provider not in shared.ledgers:
+        return Result(Outcome.UNKNOWN, state.reason)
+    ledger = shared.ledgers[request.provider]
+    since = parse_ts(state.requested_at).timestamp() if state.requested_at else shared.clock.wall()
+    checks = 0
+    while True:
+        row, evidence = await ledger.lookup(client_id, since)
+        if ledger.unavailable is not None:
+            why = (
+                f"{state.reason}; {request.provider}'s usage logs cannot be read "
+                f"({ledger.unavailable})"
+            )
+            return Result(Outcome.UNKNOWN, why)
+        age = shared.clock.wall() - since
+        if row is not None:
+            cost = cost_of(row.usd, row.credits)
+            manifest.record_submitted(
+                rid, row.inference_id, cost=cost, evidence=evidence.to_dict(),
+                submitted_at=format_ts(since),
+            )
+            return await collect(
+                shared, spec, request, row.inference_id, since, learn=False, poll_now=True
+            )
+        if age >= HORIZON:
+            hours = HORIZON / 3600
+            manifest.record_forgotten(
+                rid,
+                f"absent from {request.provider}'s usage logs {hours:g} h after its POST: "
+                "the request never arrived, so nothing was made or billed",
+                evidence=evidence.to_dict(),
+            )
+            submitted = await submit(shared, spec, request)
+            if isinstance(submitted, Result):
+                return submitted
+            return replace_paid(
+                await collect(shared, spec, request, submitted, shared.clock.wall(), learn=True)
+            )
+        if age >= shared.poll.timeout:
+            reason = (
+                f"{state.reason or 'sent without an answer'}; not in {request.provider}'s usage "
+                f"logs {format_duration(age)} after the POST (a video's row appears when it "
+                f"ends) — the next run looks again, and submits it only once {HORIZON / 3600:g} h "
+                "have passed without a row"
+            )
+            return Result(Outcome.UNKNOWN, reason)
+        checks += 1
+        await shared.clock.sleep(shared.scheduler.next_delay(age, checks))
+
+
+def cost_of(usd: float | None, credits: int | None) -> dict[str, Any] | None:
+    """Return a recorded cost, or None when the provider did not say (never 0 by default)."""
+    if usd is None and credits is None:
+        return None
+    return {"usd": usd, "credits": credits}
+
+
+def replace_paid(result: Result) -> Result:
+    """Mark a result as coming from a generation this run paid for."""
+    return Result(result.outcome, result.reason, result.video_seconds, paid=True)
 
 
 @dataclass
@@ -240,12 +330,15 @@ async def collect(
     *,
     learn: bool,
     poll_now: bool = False,
+    recovering: bool = False,
 ) -> Result:
     """Poll the generation until it ends, then download, probe and record its video.
 
     `submitted_at` is wall-clock epoch seconds (it may come from an earlier run);
     `learn` feeds the finished duration to the scheduler (only for this run's
-    submissions: a resumed one's age includes the time nobody was polling).
+    submissions: a resumed one's age includes the time nobody was polling);
+    `recovering`: its video was downloaded once, so a file the provider cannot give
+    again any more is lost, not a download to retry.
     """
     client = shared.clients[request.provider]
     manifest = spec.manifest
@@ -279,6 +372,15 @@ async def collect(
             if exc.status == 404 and st.not_found < NOT_FOUND_LIMIT:
                 st.not_found += 1
                 continue
+            if exc.status == 404:
+                # Accepted (so paid) once, unknown now: that is not a failure to retry.
+                reason = (
+                    f"{request.provider} no longer knows generation {generation_id} (polls "
+                    f"answer 404: {exc.message}); it was paid for — `runner run "
+                    f"--regenerate-lost` pays for a new one"
+                )
+                manifest.record_lost(rid, reason)
+                return Result(Outcome.LOST, reason)
             reason = f"polling generation {generation_id} failed: {exc.message}"
             manifest.record_failed(rid, reason, stage="generate", retryable=True)
             return Result(Outcome.FAILED, reason)
@@ -307,6 +409,14 @@ async def collect(
             st.refreshes += 1
             if st.refreshes > shared.url_refreshes:
                 reason = f"{exc} — {shared.url_refreshes} fresh URLs were refused too"
+                if recovering:
+                    reason = (
+                        f"the video of paid generation {generation_id} can no longer be "
+                        f"downloaded ({reason}) — `runner run --regenerate-lost` pays for a "
+                        "new one"
+                    )
+                    manifest.record_lost(rid, reason)
+                    return Result(Outcome.LOST, reason)
                 manifest.record_failed(rid, reason, stage="download", retryable=True)
                 return Result(Outcome.FAILED, reason)
             immediate = True  # ask the API for a freshly signed URL right away
@@ -333,30 +443,109 @@ async def fetch_video(
                 manifest.record_failed(rid, str(exc), stage="download", retryable=exc.retryable)
                 return Result(Outcome.FAILED, str(exc))
             await shared.clock.sleep(shared.policy.backoff(attempt, shared.rng))
+    return await _settle(shared, spec, request, result.size, result.sha256, result.seconds, "api")
+
+
+async def _settle(
+    shared: Shared,
+    spec: SpecRun,
+    request: Request,
+    size: int,
+    sha256: str,
+    seconds: float,
+    source: str,
+) -> Result:
+    """Probe the video now at its path, record it, write its sidecar and poster, store it."""
+    manifest = spec.manifest
+    rid = request.id
+    dest = spec.folder / request.output
     try:
         facts, jpeg = await asyncio.to_thread(_probe_and_poster, dest)
     except NotAVideo as exc:
         dest.unlink(missing_ok=True)  # never leave a non-video where a video belongs
-        reason = f"the downloaded file is not a video: {exc}"
+        reason = f"the {'downloaded' if source == 'api' else 'restored'} file is not a video: {exc}"
         manifest.record_failed(rid, reason, stage="probe", retryable=True)
         return Result(Outcome.FAILED, reason)
     manifest.record_downloaded(
         rid,
         output=request.output,
-        size=result.size,
-        sha256=result.sha256,
+        size=size,
+        sha256=sha256,
         mtime_ns=os.stat(dest).st_mtime_ns,
         video=facts.to_dict(),
-        download_seconds=result.seconds,
+        download_seconds=seconds,
+        source=source,
     )
     # The sidecar, and the poster the end-of-run gallery shows (made now, while other
     # generations run, not all after the last one: 1,000 added ~4 s to a run's end).
     # Written here, not in a thread: two small files cost less than the hop there and
     # back, and the manifest's own fsyncs already happen on the event loop.
-    write_sidecar(dest, sidecar_for(manifest.state[rid]))
+    sidecar = sidecar_for(manifest.state[rid])
+    write_sidecar(dest, sidecar)
     if jpeg is not None:
         save_poster(jpeg, poster_path(spec.folder, rid))
-    return Result(Outcome.DONE, video_seconds=facts.duration)
+    if spec.store is not None and source != "store":
+        await store_video(shared, spec, dest, sha256, render_sidecar(sidecar))
+    outcome = Outcome.DONE if source == "api" else Outcome.RESTORED
+    return Result(outcome, video_seconds=facts.duration)
+
+
+async def store_video(
+    shared: Shared, spec: SpecRun, video: Path, sha256: str, sidecar: bytes
+) -> None:
+    """Give a verified video and its sidecar to the store; a refusal is noted, not fatal.
+
+    The video is safe in this tree either way; the next run offers it to the store again.
+    """
+    assert spec.store is not None
+    try:
+        await asyncio.to_thread(spec.store.put, video, sha256, sidecar)
+    except StoreError as exc:
+        shared.unstored.append(f"{video}: {exc}")
+
+
+async def restore(
+    shared: Shared, spec: SpecRun, request: Request, moved_from: str | None
+) -> Result:
+    """Put a recorded video back at its path: from its old output path, else the store."""
+    state = spec.manifest.state[request.id]
+    sha, size = state.sha256, state.size
+    dest = spec.folder / request.output
+    if sha is None or size is None:  # pragma: no cover - decide() restores recorded videos only
+        msg = f"request {request.id} has no recorded video to restore"
+        raise AssertionError(msg)
+    started = shared.clock.monotonic()
+    if moved_from is not None:
+        old = spec.folder / moved_from
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(old, dest)
+            fsync_dir(dest.parent)
+            fsync_dir(old.parent)
+            old_sidecar = sidecar_of(old)
+            if old_sidecar.is_file() and _names(old_sidecar, request.id):
+                old_sidecar.unlink()
+        except OSError as exc:
+            raise storage_error(exc, dest) from exc
+        source = "local"
+    else:
+        assert spec.store is not None
+        try:
+            size = await asyncio.to_thread(spec.store.get, sha, dest)
+        except StoreError as exc:
+            reason = f"could not restore it from the store: {exc}"
+            return Result(Outcome.FAILED, reason)
+        source = "store"
+    seconds = shared.clock.monotonic() - started
+    return await _settle(shared, spec, request, size, sha, seconds, source)
+
+
+def _names(sidecar: Path, rid: str) -> bool:
+    try:
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("id") == rid
 
 
 def _probe_and_poster(video: Path) -> tuple[VideoFacts, bytes | None]:

@@ -5,26 +5,34 @@ one complete JSON object `{"v": 1, "event": …, "id": …, "ts": …, …fields
 
     submitting      intent, durable BEFORE the POST is sent; carries everything needed to
                     reproduce the request without the spec (spec, job, provider, model,
-                    endpoint, body with images as sha256: refs, seed, matrix, output)
-    submitted       the generation id; durable before anything else happens
+                    endpoint, body with images as sha256: refs, seed, matrix, output) and
+                    the `client_request_id` sent with it (the key to the usage logs)
+    submitted       the generation id; durable before anything else happens (`evidence`
+                    says how it was learnt when not from the POST's answer: the usage logs)
     unknown         the POST's outcome is unknown (sent, then timeout / lost connection)
     completed       the API reported the generation done (the URL itself is not kept:
                     it is signed and expires; it is fetched again when needed)
     failed          with reason, stage (submit|generate|download|probe) and retryable
     downloaded      the video is in place: output, size, sha256, mtime_ns, video facts
+                    (`source`: "api", or "store" / "local" for a free restore)
+    adopted         a video already in place, taken over without any API call from the
+                    lock file or its sidecar: the request's whole state (like `snapshot`)
+    lost            a paid generation the provider no longer has (polls answer 404, or its
+                    file is gone): listed, never paid for again without the user's say
     verified        the file's content was re-checked and its new mtime_ns recorded
     reset           back to pending if a generation id is known (poll, don't pay
                     again), otherwise forgotten
     forgotten       drop the request: the next run submits it anew (--force, a
-                    user-approved resubmission of an unknown outcome)
+                    user-approved resubmission of an unknown outcome, or an unknown outcome
+                    the usage logs showed was never received: then with its `evidence`)
     orphan_removed  a request gone from the spec, whose files were removed
     snapshot        a request's whole folded state (written only by compaction)
 
 Folding the events in order gives each request a `RequestState` whose status is
 `pending` (has, or is about to get, a generation id: poll it, never resubmit), `done`,
-`failed` or `unknown` (a `submitting` with no `submitted` after it means the run stopped
-after announcing the POST: the API may have accepted it, so it is never resubmitted
-without the user's say-so).
+`failed`, `lost` or `unknown` (a `submitting` with no `submitted` after it means the run
+stopped after announcing the POST: the API may have accepted it, so it is never
+resubmitted without evidence or the user's say-so).
 
 Durability: each append is one `os.write` of complete lines on an `O_APPEND` descriptor
 followed by `fsync`, so its cost does not depend on the batch size. `Manifest.group()`
@@ -52,7 +60,7 @@ import json
 import os
 import threading
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,15 +69,16 @@ from typing import Any, Literal
 from runner.clock import Clock, SystemClock
 from runner.durable import fsync_dir, storage_error, write_atomic
 from runner.errors import StorageError
+from runner.layout import MANIFEST
 from runner.lock import SpecLock
 from runner.request import Request
 
-MANIFEST_NAME = "manifest.jsonl"
+MANIFEST_NAME = MANIFEST
 FORMAT_VERSION = 1
 COMPACT_MIN_LINES = 1000
 COMPACT_LINES_PER_REQUEST = 4
 
-Status = Literal["pending", "done", "failed", "unknown"]
+Status = Literal["pending", "done", "failed", "unknown", "lost"]
 Stage = Literal["submit", "generate", "download", "probe"]
 
 EVENTS = frozenset(
@@ -80,6 +89,8 @@ EVENTS = frozenset(
         "completed",
         "failed",
         "downloaded",
+        "adopted",
+        "lost",
         "verified",
         "reset",
         "forgotten",
@@ -120,6 +131,10 @@ class RequestState:
     sha256: str | None = None
     mtime_ns: int | None = None
     video: Mapping[str, Any] | None = None  # duration, width, height, codec
+    client_request_id: str | None = None  # sent with the latest POST (X-Client-Request-Id)
+    attempts: int = 0  # POSTs announced for this request (`submitting` records)
+    requested_at: str | None = None  # when the latest POST was announced (ISO-8601 UTC)
+    cost: Mapping[str, Any] | None = None  # what the provider charged: {"usd", "credits"}
     submitted_at: str | None = None  # ISO-8601 UTC
     completed_at: str | None = None
     downloaded_at: str | None = None
@@ -139,6 +154,7 @@ class RequestState:
         data["images"] = dict(self.images)
         data["matrix"] = dict(self.matrix)
         data["video"] = None if self.video is None else dict(self.video)
+        data["cost"] = None if self.cost is None else dict(self.cost)
         return data
 
 
@@ -156,6 +172,7 @@ _SUBMIT_FIELDS = (
     "seed_derived",
     "matrix",
     "output",
+    "client_request_id",
 )
 
 
@@ -185,12 +202,17 @@ def fold(states: dict[str, Fields], record: Mapping[str, Any]) -> None:
     event = record["event"]
     rid = record["id"]
     ts = record.get("ts")
-    if event == "snapshot":
+    if event in ("snapshot", "adopted"):
         states[rid] = {k: v for k, v in record.items() if k in _STATE_FIELDS}
+        states[rid]["id"] = rid
         return
     if event == "submitting":
+        attempts = states.get(rid, {}).get("attempts", 0) + 1
         current = {k: record[k] for k in _SUBMIT_FIELDS if k in record}
-        current.update(id=rid, status="unknown", reason=INTERRUPTED_SUBMIT)
+        current.update(
+            id=rid, status="unknown", reason=INTERRUPTED_SUBMIT, attempts=attempts,
+            requested_at=ts,
+        )
         states[rid] = current
         return
     if event in ("forgotten", "orphan_removed"):
@@ -201,8 +223,13 @@ def fold(states: dict[str, Fields], record: Mapping[str, Any]) -> None:
     current = states.setdefault(rid, {"id": rid, "status": "pending"})
     if event == "submitted":
         current.update(
-            status="pending", generation_id=record["generation_id"], submitted_at=ts, reason=None
+            status="pending",
+            generation_id=record["generation_id"],
+            submitted_at=record.get("submitted_at", ts),
+            reason=None,
         )
+        if record.get("cost") is not None:
+            current["cost"] = record["cost"]
     elif event == "unknown":
         current.update(status="unknown", reason=record.get("reason"))
     elif event == "completed":
@@ -228,6 +255,8 @@ def fold(states: dict[str, Fields], record: Mapping[str, Any]) -> None:
             stage=None,
             retryable=None,
         )
+    elif event == "lost":
+        current.update(status="lost", reason=record.get("reason"), stage=None, retryable=None)
     elif event == "verified":
         current["mtime_ns"] = record["mtime_ns"]
     elif event == "reset":
@@ -353,6 +382,7 @@ class Manifest:
         self._mutex = threading.Lock()  # appends may come from worker threads
         self._group_depth = 0
         self._buffer: list[dict[str, Any]] = []
+        self._observers: list[Callable[[set[str]], None]] = []
 
     # -- lifecycle
 
@@ -433,9 +463,18 @@ class Manifest:
 
     # -- one method per event
 
-    def record_submitting(self, request: Request, images: Mapping[str, str] | None = None) -> None:
+    def record_submitting(
+        self,
+        request: Request,
+        images: Mapping[str, str] | None = None,
+        *,
+        client_request_id: str | None = None,
+    ) -> None:
         """Record the intent to POST `request`; returns once it is durable."""
         _check_body(request.body)
+        extra: dict[str, Any] = {}
+        if client_request_id is not None:
+            extra["client_request_id"] = client_request_id
         self._append(
             "submitting",
             request.id,
@@ -452,11 +491,27 @@ class Manifest:
             seed_derived=request.seed_derived,
             matrix=dict(request.matrix),
             output=request.output,
+            **extra,
         )
 
-    def record_submitted(self, rid: str, generation_id: str) -> None:
-        """Record the generation id the API returned; returns once it is durable."""
-        self._append("submitted", rid, durable_now=True, generation_id=generation_id)
+    def record_submitted(
+        self,
+        rid: str,
+        generation_id: str,
+        *,
+        cost: Mapping[str, Any] | None = None,
+        evidence: Mapping[str, Any] | None = None,
+        submitted_at: str | None = None,
+    ) -> None:
+        """Record the generation id the API returned (or the usage logs named); durable."""
+        extra: dict[str, Any] = {}
+        if cost is not None:
+            extra["cost"] = dict(cost)
+        if evidence is not None:
+            extra["evidence"] = dict(evidence)
+        if submitted_at is not None:
+            extra["submitted_at"] = submitted_at
+        self._append("submitted", rid, durable_now=True, generation_id=generation_id, **extra)
 
     def record_unknown(self, rid: str, reason: str) -> None:
         """Record that a POST's outcome is unknown (never resubmitted automatically)."""
@@ -480,6 +535,7 @@ class Manifest:
         mtime_ns: int,
         video: Mapping[str, Any],
         download_seconds: float,
+        source: str = "api",
     ) -> None:
         """Record a verified video in place (after rename and folder fsync)."""
         self._append(
@@ -491,7 +547,19 @@ class Manifest:
             mtime_ns=mtime_ns,
             video=dict(video),
             download_seconds=round(download_seconds, 3),
+            source=source,
         )
+
+    def record_adopted(self, state: RequestState, source: str) -> None:
+        """Take over a request's whole state from the lock file or a video's sidecar."""
+        _check_body(state.body)
+        data = state.to_dict()
+        data.pop("id")
+        self._append("adopted", state.id, durable_now=True, source=source, **data)
+
+    def record_lost(self, rid: str, reason: str) -> None:
+        """Record that the provider no longer has this paid generation (or its file)."""
+        self._append("lost", rid, durable_now=True, reason=reason)
 
     def record_verified(self, rid: str, mtime_ns: int) -> None:
         """Record that the file's content still matches, under a new mtime."""
@@ -501,9 +569,12 @@ class Manifest:
         """Send a request back to pending (poll its generation) or, without one, to new."""
         self._append("reset", rid, reason=reason)
 
-    def record_forgotten(self, rid: str, reason: str) -> None:
-        """Drop a request so the next run submits it anew."""
-        self._append("forgotten", rid, reason=reason)
+    def record_forgotten(
+        self, rid: str, reason: str, *, evidence: Mapping[str, Any] | None = None
+    ) -> None:
+        """Drop a request so the next run submits it anew (with the evidence that allows it)."""
+        extra: dict[str, Any] = {} if evidence is None else {"evidence": dict(evidence)}
+        self._append("forgotten", rid, reason=reason, **extra)
 
     def record_orphan_removed(self, rid: str, output: str | None) -> None:
         """Record that a request gone from the spec was removed with its files."""
@@ -549,11 +620,18 @@ class Manifest:
             self._lines += len(records)
             for record in records:
                 fold(self._fields, record)
-            for rid in {record["id"] for record in records}:
+            changed = {record["id"] for record in records}
+            for rid in changed:
                 if rid in self._fields:
                     self._states[rid] = freeze(self._fields[rid])
                 else:
                     self._states.pop(rid, None)
+        for observer in self._observers:  # outside the mutex: an observer may write files
+            observer(changed)
+
+    def observe(self, observer: Callable[[set[str]], None]) -> None:
+        """Call `observer(ids)` after every durable write, with the ids it changed."""
+        self._observers.append(observer)
 
 
 def _compaction_due(loaded: _Loaded) -> bool:

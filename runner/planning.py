@@ -1,13 +1,9 @@
-"""`runner plan`: what a run would do, per request, joined with the manifest's state.
+"""`runner plan`: what a run would do, per request, decided by `runner.decide`.
 
-Statuses (per request):
-
-    new       nothing recorded: a run submits it (paid)
-    done      downloaded earlier: a run skips it (or re-downloads a missing file)
-    pending   submitted earlier: a run polls it, never resubmits it
-    failed    failed earlier: skipped unless --retry-failed
-    unknown   the submission's outcome is unknown: reported, not resubmitted
-    orphaned  in the manifest, but the spec no longer produces it
+Each request gets the status, action and reason of the one decision table that `runner
+run` also follows (`runner.decide`), from the facts `runner.observe` gathers (manifest,
+lock file, files, store); manifest and lock entries the spec no longer produces are
+listed as `orphaned`.
 
 Also `select()`, the `--only KEY=VALUE` filter the engine uses too.
 """
@@ -16,44 +12,22 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from runner.decide import STATUSES, Action, Decision, Flags, decide
 from runner.errors import UsageError
+from runner.layout import lockfile_of, spec_folder
+from runner.lockfile import LockEntry, read_lock
+from runner.manifest import RequestState, read_state
+from runner.observe import observe
+from runner.providers import has_usage_logs
 from runner.request import Request
 from runner.spec import LoadedSpec
 
-STATUSES = ("new", "done", "pending", "failed", "unknown", "orphaned")
 ALWAYS_SELECTABLE = ("job", "id")
-
-
-class StateLike(Protocol):
-    """What planning reads from a manifest entry (runner.manifest.RequestState)."""
-
-    @property
-    def status(self) -> str: ...
-    @property
-    def output(self) -> str | None: ...
-    @property
-    def job(self) -> str | None: ...
-    @property
-    def reason(self) -> str | None: ...
-    @property
-    def body(self) -> Mapping[str, Any]: ...
-    @property
-    def matrix(self) -> Mapping[str, Any]: ...
-
-
-StatesReader = Callable[[Path], Mapping[str, StateLike]]
-
-
-def read_manifest_state(folder: Path) -> Mapping[str, StateLike]:
-    """Return the manifest's state for one spec folder (empty when none exists)."""
-    from runner.manifest import read_state
-
-    return read_state(folder)
 
 
 # ------------------------------------------------------------------------------ --only
@@ -124,18 +98,20 @@ def _as_text(value: Any) -> str:
 
 @dataclass(frozen=True, slots=True)
 class PlanEntry:
-    """One line of a plan: a request (or an orphaned manifest entry) and its status."""
+    """One line of a plan: a request (or an orphaned record) and what a run does with it."""
 
     id: str
     spec: str  # display path of the spec
     spec_name: str
     job: str
-    status: str  # one of STATUSES
+    status: str  # one of runner.decide.STATUSES
     reason: str
-    output: str  # <output_root>/<name>/<output>
+    output: str  # <spec folder>/<output>
     payload: Mapping[str, Any]  # the POST body, local images as sha256: references
     matrix: Mapping[str, Any]
     request: Request | None  # None for orphaned entries
+    action: str = Action.REPORT  # a runner.decide.Action
+    paid: bool = False  # a run would pay for a generation
 
     @property
     def seconds(self) -> float:
@@ -150,6 +126,8 @@ class PlanEntry:
             "spec_name": self.spec_name,
             "job": self.job,
             "status": self.status,
+            "action": self.action,
+            "paid": self.paid,
             "reason": self.reason,
             "output": self.output,
             "payload": dict(self.payload),
@@ -181,20 +159,26 @@ class Plan:
         return tally
 
     @property
+    def submissions(self) -> int:
+        """How many requests a run would submit, i.e. pay for."""
+        return sum(1 for e in self.entries if e.paid)
+
+    @property
     def video_seconds(self) -> float:
         """Seconds of video the specs describe (orphans excluded)."""
         return sum(e.seconds for e in self.entries if e.status != "orphaned")
 
     @property
     def seconds_to_generate(self) -> float:
-        """Seconds of video a run would pay for (the `new` requests)."""
-        return sum(e.seconds for e in self.entries if e.status == "new")
+        """Seconds of video a run would pay for."""
+        return sum(e.seconds for e in self.entries if e.paid)
 
     def summary(self) -> dict[str, Any]:
         """Return everything but the per-request list."""
         return {
             "counts": self.counts,
             "total": len(self.entries),
+            "submissions": self.submissions,
             "video_seconds": self.video_seconds,
             "video_seconds_to_generate": self.seconds_to_generate,
             "specs": [dict(s) for s in self.specs],
@@ -219,26 +203,45 @@ class Plan:
         yield ("\n  ]" if self.entries else "]") + "\n}\n"
 
 
+@dataclass(frozen=True)
+class SpecRecords:
+    """What is recorded about one spec: where its folder is, its manifest and lock file."""
+
+    folder: Path
+    states: Mapping[str, RequestState]
+    locked: Mapping[str, LockEntry]  # empty for sandbox specs: they never write a lock
+
+
+def records_of(spec: LoadedSpec, output_root: Path) -> SpecRecords:
+    """Read one spec's manifest and lock file (no lock taken, no API call)."""
+    folder = spec_folder(output_root, spec.name, sandbox=spec.sandbox)
+    locked = {} if spec.sandbox else read_lock(lockfile_of(spec.path))
+    return SpecRecords(folder, read_state(folder), locked)
+
+
+NO_FLAGS = Flags()
+
+
 def build_plan(
     specs: Sequence[LoadedSpec],
     output_root: Path,
     *,
-    states: StatesReader = read_manifest_state,
     only: Sequence[tuple[str, str] | str] = (),
-    force: bool = False,
-    retry_failed: bool = False,
+    flags: Flags = NO_FLAGS,
+    inventory: frozenset[str] | None = None,
 ) -> Plan:
-    """Join each spec's requests with its manifest state into a `Plan`.
+    """Decide what a run would do with every request of `specs`; return it as a `Plan`.
 
-    `only`, `force` and `retry_failed` mean what they mean for `runner run`; orphans are
-    judged against every request of the spec, not just the selection.
+    `only` and `flags` mean what they mean for `runner run`; `inventory` is the store's
+    (None without a store). Orphans are judged against every request of the spec, not
+    just the selection.
     """
     entries: list[PlanEntry] = []
     summaries: list[Mapping[str, Any]] = []
     for spec in specs:
-        folder = output_root / spec.name
+        records = records_of(spec, output_root)
+        folder = records.folder
         prefix = f"{folder}/"  # string joins: Path objects cost 100,000 times over
-        known = states(folder)
         summaries.append(
             {
                 "name": spec.name,
@@ -249,46 +252,91 @@ def build_plan(
                 },
             }
         )
-        ids = {request.id for request in spec.requests}
-        # Which recorded id made each output path, to explain a changed input.
-        made_by = {
-            state.output: rid for rid, state in known.items() if state.output and rid not in ids
-        }
-        for request in select(spec.requests, only) if only else spec.requests:
-            state = known.get(request.id)
-            status, reason = _status(request, state, folder, made_by, force, retry_failed)
-            entries.append(
-                PlanEntry(
-                    id=request.id,
-                    spec=spec.display,
-                    spec_name=spec.name,
-                    job=request.job,
-                    status=status,
-                    reason=reason,
-                    output=prefix + request.output,
-                    payload=request.body,
-                    matrix=request.matrix,
-                    request=request,
-                )
-            )
-        for rid, state in known.items():
-            if rid in ids:
-                continue
-            entries.append(
-                PlanEntry(
-                    id=rid,
-                    spec=spec.display,
-                    spec_name=spec.name,
-                    job=state.job or "?",
-                    status="orphaned",
-                    reason="in the manifest, no longer produced by the spec",
-                    output=str(folder / state.output) if state.output else "",
-                    payload=state.body,
-                    matrix=state.matrix,
-                    request=None,
-                )
-            )
+        chosen = select(spec.requests, only) if only else list(spec.requests)
+        seen = observe(
+            chosen, folder, records.states, records.locked,
+            inventory=inventory, has_usage_logs=has_usage_logs,
+        )
+        made_by = _made_by(spec, records)
+        for request in chosen:
+            decision = decide(seen.facts[request.id], flags)
+            entries.append(_entry(spec, request, decision, prefix, made_by))
+        entries.extend(orphans(spec, records))
     return Plan(tuple(entries), tuple(summaries))
+
+
+def _made_by(spec: LoadedSpec, records: SpecRecords) -> dict[str, str]:
+    """Return which recorded request (gone from the spec) made each output path."""
+    ids = {request.id for request in spec.requests}
+    made = {e.output: rid for rid, e in records.locked.items() if rid not in ids}
+    made.update(
+        {s.output: rid for rid, s in records.states.items() if s.output and rid not in ids}
+    )
+    return made
+
+
+def _entry(
+    spec: LoadedSpec, request: Request, decision: Decision, prefix: str, made_by: Mapping[str, str]
+) -> PlanEntry:
+    reason = decision.reason
+    if decision.status == "new" and reason == "new":
+        previous = made_by.get(request.output)
+        if previous is not None:
+            reason = f"changed input (this output was made by request {previous})"
+    return PlanEntry(
+        id=request.id,
+        spec=spec.display,
+        spec_name=spec.name,
+        job=request.job,
+        status=decision.status,
+        reason=reason,
+        output=prefix + request.output,
+        payload=request.body,
+        matrix=request.matrix,
+        request=request,
+        action=decision.action,
+        paid=decision.paid,
+    )
+
+
+def orphans(spec: LoadedSpec, records: SpecRecords) -> list[PlanEntry]:
+    """Return the recorded requests (manifest or lock) that the spec no longer produces."""
+    ids = {request.id for request in spec.requests}
+    found: list[PlanEntry] = []
+    for rid, state in records.states.items():
+        if rid not in ids:
+            found.append(
+                _orphan(
+                    spec, records.folder, rid, state.job, state.output, state.body, state.matrix
+                )
+            )
+    for rid, entry in records.locked.items():
+        if rid not in ids and rid not in records.states:
+            found.append(_orphan(spec, records.folder, rid, None, entry.output, entry.payload, {}))
+    return found
+
+
+def _orphan(
+    spec: LoadedSpec,
+    folder: Path,
+    rid: str,
+    job: str | None,
+    output: str | None,
+    payload: Mapping[str, Any],
+    matrix: Mapping[str, Any],
+) -> PlanEntry:
+    return PlanEntry(
+        id=rid,
+        spec=spec.display,
+        spec_name=spec.name,
+        job=job or "?",
+        status="orphaned",
+        reason="recorded, no longer produced by the spec (`runner prune` removes its files)",
+        output=str(folder / output) if output else "",
+        payload=payload,
+        matrix=matrix,
+        request=None,
+    )
 
 
 def _display(path: Path) -> str:
@@ -297,41 +345,3 @@ def _display(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
-
-
-def _status(
-    request: Request,
-    state: StateLike | None,
-    folder: Path,
-    made_by: Mapping[str, str],
-    force: bool,
-    retry_failed: bool,
-) -> tuple[str, str]:
-    if state is None:
-        previous = made_by.get(request.output)
-        if previous is not None:
-            return "new", f"changed input (this output was made by request {previous})"
-        return "new", "new"
-    status = state.status
-    if status == "done":
-        if force:
-            return "new", "forced (--force regenerates it)"
-        if not (folder / request.output).is_file():
-            return "done", "done, but the file is missing — a run downloads it again"
-        return "done", "done"
-    if status == "failed":
-        if retry_failed or force:
-            return "new", "failed before — retried (--retry-failed)" if retry_failed else "forced"
-        return (
-            "failed",
-            f"failed before: {state.reason or 'no reason recorded'} — use --retry-failed",
-        )
-    if status == "pending":
-        return "pending", "submitted — a run polls it (never resubmits it)"
-    if status == "unknown":
-        return (
-            "unknown",
-            f"submission outcome unknown ({state.reason or 'connection lost'}) — not "
-            "resubmitted unless --resubmit-unknown",
-        )
-    return status, state.reason or status

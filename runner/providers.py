@@ -16,12 +16,13 @@ class Provider:
     name: str
     base_url: str | None  # None: the embedded sandbox, started in-process
     key_env: str | None  # environment variable holding the key; None needs no key
+    usage_logs: bool = False  # GET /v2/logs lists each request with its client request id
 
 
 PROVIDERS: dict[str, Provider] = {
-    "aimlapi": Provider("aimlapi", "https://api.aimlapi.com", "AIMLAPI_API_KEY"),
-    "apilaplas": Provider("apilaplas", "https://api.apilaplas.com", "APILAPLAS_API_KEY"),
-    "sandbox": Provider("sandbox", None, None),
+    "aimlapi": Provider("aimlapi", "https://api.aimlapi.com", "AIMLAPI_API_KEY", True),
+    "apilaplas": Provider("apilaplas", "https://api.apilaplas.com", "APILAPLAS_API_KEY", True),
+    "sandbox": Provider("sandbox", None, None, True),
 }
 
 SANDBOX_KEY = "sandbox-key"  # the embedded sandbox accepts any bearer key; this one is ours
@@ -35,6 +36,11 @@ def get_provider(name: str) -> Provider:
         known = ", ".join(sorted(PROVIDERS))
         msg = f"unknown provider {name!r} — use one of: {known}"
         raise UsageError(msg) from None
+
+
+def has_usage_logs(name: str) -> bool:
+    """Return whether provider `name` lists requests in usage logs (runner.reconcile)."""
+    return get_provider(name).usage_logs
 
 
 def api_key(provider: Provider, environ: dict[str, str] | None = None) -> str:

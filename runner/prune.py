@@ -18,13 +18,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from runner.durable import storage_error
 from runner.gallery import gallery_for
-from runner.manifest import Manifest, RequestState, read_state, sha256_file
-from runner.planning import build_plan
+from runner.layout import lockfile_of
+from runner.lockfile import LockWriter, state_from_entry
+from runner.manifest import Manifest, RequestState, sha256_file
+from runner.planning import orphans as orphan_entries
+from runner.planning import records_of
 from runner.poster import poster_path
 from runner.repro_names import repro_number
 from runner.sidecar import sidecar_path
@@ -42,6 +45,7 @@ class Orphan:
     status: str  # its manifest status (done, failed, pending, unknown)
     remove: tuple[Path, ...]  # files that are its own and would be removed
     keep: tuple[tuple[Path, str], ...]  # files at its paths that are not its own, and why
+    lock: Path | None = None  # the lock file whose line records it, if any
 
 
 def find_orphans(
@@ -49,34 +53,37 @@ def find_orphans(
 ) -> list[Orphan]:
     """Return the orphaned requests of the specs at `paths`, with the files of each."""
     specs = load_specs(list(paths), provider_override="sandbox" if sandbox else None)
-    plan = build_plan(specs, output_dir)
-    entries = [e for e in plan.entries if e.status == "orphaned"]
-    orphan_ids: dict[str, set[str]] = {}
-    for entry in entries:
-        orphan_ids.setdefault(entry.spec_name, set()).add(entry.id)
-    states: dict[str, Mapping[str, RequestState]] = {}
     orphans: list[Orphan] = []
-    for entry in entries:
-        folder = output_dir / entry.spec_name
-        if entry.spec_name not in states:
-            states[entry.spec_name] = read_state(folder)
-        known = states[entry.spec_name]
-        orphans.append(
-            _orphan(folder, entry.spec, known[entry.id], known, orphan_ids[entry.spec_name])
-        )
+    for spec in specs:
+        records = records_of(spec, output_dir)
+        lock_dir = lockfile_of(spec.path).parent
+        entries = orphan_entries(spec, records)
+        ids = {entry.id for entry in entries}
+        for entry in entries:
+            state = records.states.get(entry.id)
+            if state is None:
+                state = state_from_entry(
+                    records.locked[entry.id], spec=spec.display, spec_name=spec.name,
+                    lock_dir=lock_dir,
+                )
+            orphan = _orphan(records.folder, spec.display, state, records.states, ids)
+            lock = lockfile_of(spec.path) if entry.id in records.locked else None
+            orphans.append(replace(orphan, lock=lock))
     return orphans
 
 
 def prune(orphans: Sequence[Orphan]) -> int:
-    """Remove the orphans' own files, record each in its manifest; return files removed."""
+    """Remove the orphans' own files, record each in its manifest and lock; return files removed."""
     removed = 0
     by_folder: dict[Path, list[Orphan]] = {}
     for orphan in orphans:
         by_folder.setdefault(orphan.folder, []).append(orphan)
     for folder, members in by_folder.items():
         with Manifest.open(folder) as manifest:  # the spec's lock: no run meanwhile
+            locks: dict[Path, LockWriter] = {}
             for orphan in members:
-                if orphan.id not in manifest.state:
+                known = orphan.id in manifest.state
+                if not known and orphan.lock is None:
                     continue  # pruned by someone else since it was listed
                 for path in orphan.remove:
                     try:
@@ -86,7 +93,13 @@ def prune(orphans: Sequence[Orphan]) -> int:
                     removed += 1
                 # Files first, record second: a crash in between leaves an orphan with
                 # fewer files, which the next prune finishes; never a record without it.
-                manifest.record_orphan_removed(orphan.id, orphan.output)
+                if known:
+                    manifest.record_orphan_removed(orphan.id, orphan.output)
+                if orphan.lock is not None:
+                    writer = locks.setdefault(orphan.lock, LockWriter(orphan.lock))
+                    writer.remove(orphan.id)
+            for writer in locks.values():
+                writer.flush()
         gallery_for(folder)
     return removed
 

@@ -167,7 +167,7 @@ async def reproduce(
     options = RunOptions(output_dir=original.folder.parent, base_url=base_url, concurrency=1)
     summary = await execute(
         [(spec, [request])], options, clock=clock, reporter=reporter, environ=environ,
-        sandbox_url=sandbox_url,
+        sandbox_url=sandbox_url, folders={spec.name: repro_folder},
     )
     (result,) = summary.reports
     if result.outcome not in ("done", "already_done"):

@@ -16,15 +16,10 @@ from typing import Any
 from runner import __version__
 from runner.durable import write_atomic
 from runner.errors import StorageError
+from runner.layout import sidecar_of
 from runner.manifest import RequestState
 
-
-def sidecar_path(video_path: Path) -> Path:
-    """Return where the sidecar of `video_path` lives."""
-    if video_path.suffix == ".json":
-        msg = f"{video_path}: a video named .json would collide with its own sidecar"
-        raise ValueError(msg)
-    return video_path.with_suffix(".json")
+sidecar_path = sidecar_of  # the rule lives with the rest of the tree's (runner.layout)
 
 
 def sidecar_for(state: RequestState, *, reproduction_of: str | None = None) -> dict[str, Any]:
@@ -56,15 +51,20 @@ def sidecar_for(state: RequestState, *, reproduction_of: str | None = None) -> d
         "size": state.size,
         "sha256": state.sha256,
         "video": None if state.video is None else dict(state.video),
+        "cost": None if state.cost is None else dict(state.cost),
         "reproduction_of": reproduction_of,
     }
+
+
+def render_sidecar(data: Mapping[str, Any]) -> bytes:
+    """Return a sidecar's bytes as written beside the video (and given to the store)."""
+    return (json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode()
 
 
 def write_sidecar(video_path: Path, data: Mapping[str, Any]) -> Path:
     """Write `data` atomically as the sidecar of `video_path`; return its path."""
     path = sidecar_path(video_path)
-    text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    write_atomic(path, text.encode("utf-8"))
+    write_atomic(path, render_sidecar(data))
     return path
 
 

@@ -43,6 +43,7 @@ MAX_SPEC_BYTES = 1_048_576  # a spec is a page of YAML; anything bigger is a mis
 MAX_PROBLEMS = 50  # per file; past this the rest is noise
 SPEC_SUFFIXES = (".yaml", ".yml")
 KEY_ENV_VARS = ("AIMLAPI_API_KEY", "APILAPLAS_API_KEY")
+SANDBOX = "sandbox"
 
 _KEY_PATTERNS = (
     re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),
@@ -60,6 +61,7 @@ class LoadedSpec:
     name: str  # names the output folder outputs/<name>/
     requests: tuple[Request, ...]
     images: Mapping[str, LocalImage]  # by sha256 hex
+    sandbox: bool = False  # its requests go to the embedded sandbox (outputs/_sandbox/<name>/)
 
 
 def load_specs(
@@ -217,6 +219,7 @@ class _SpecFile:
         name = self._name(data)
         before = len(self.problems)
         jobs = list(self._jobs(data))
+        self._refuse_mixed_sandbox(jobs, data)
         if len(self.problems) > before:
             return None
         expander = Expander(self, name, jobs, data.get("max_requests", self.max_requests))
@@ -229,6 +232,7 @@ class _SpecFile:
             name=name,
             requests=tuple(expander.requests),
             images=dict(expander.found_images),
+            sandbox=bool(jobs) and jobs[0].provider == SANDBOX,
         )
 
     def _read(self) -> str:
@@ -284,6 +288,25 @@ class _SpecFile:
                 self.at_key(where, message)
             else:
                 self.at(where, message)
+
+    def _refuse_mixed_sandbox(self, jobs: list[Job], data: Mapping[str, Any]) -> None:
+        """Refuse a spec whose jobs mix the sandbox with a paid provider.
+
+        Sandbox results live in their own tree (`outputs/_sandbox/<name>/`) so they can
+        never replace or pass for paid ones; one spec has one folder.
+        """
+        kinds = {job.provider == SANDBOX for job in jobs}
+        if len(kinds) < 2:
+            return
+        job = next(j for j in jobs if j.provider == SANDBOX)
+        own = "provider" in data.get("jobs", {}).get(job.name, {})
+        where = (*job.path, "provider") if own else ("provider",)
+        self.at(
+            where,
+            "this spec mixes provider sandbox with a paid provider — sandbox results are kept "
+            "apart from paid ones, so put the sandbox jobs in a spec of their own (or use "
+            "--sandbox to try the whole spec)",
+        )
 
     def _check_schema(self, data: dict[str, Any]) -> None:
         validator = validator_for("spec.schema.json")

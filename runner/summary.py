@@ -13,12 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from runner.layout import spec_folder
 from runner.manifest import RequestState, read_state
 from runner.progress import format_duration
 from runner.report import ReportEntry, RunInfo, entry_from_state, write_report
 from runner.request import Request
 
-OK_OUTCOMES = frozenset({"done", "already_done"})
+# Every selected request has its video: here, or kept by the store.
+OK_OUTCOMES = frozenset({"done", "already_done", "restored", "adopted", "stored"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +30,12 @@ class RequestReport:
     id: str
     spec: str
     output: str
-    outcome: str  # done | already_done | failed | unknown | timed_out | not_run
+    # done | restored | adopted | stored | already_done | failed | unknown | lost |
+    # timed_out | not_run
+    outcome: str
     reason: str | None = None
     video_seconds: float = 0.0
+    paid: bool = False  # this run submitted (and paid for) its generation
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,7 @@ class RunSummary:
     started_at: float  # wall clock, epoch seconds
     wall_seconds: float
     notes: tuple[str, ...] = ()
+    unstored: tuple[str, ...] = ()  # verified videos the store did not take (why)
 
     def count(self, outcome: str) -> int:
         """Return how many requests ended with `outcome`."""
@@ -61,22 +67,35 @@ class RunSummary:
         return tuple(spec.folder for spec in self.specs)
 
     @property
+    def submissions(self) -> int:
+        """Generations this run submitted and the provider accepted (paid)."""
+        return sum(1 for r in self.reports if r.paid)
+
+    @property
     def video_seconds(self) -> float:
-        """Seconds of video generated in this run."""
-        return sum(r.video_seconds for r in self.reports if r.outcome == "done")
+        """Seconds of video generated (paid for) in this run."""
+        return sum(r.video_seconds for r in self.reports if r.outcome == "done" and r.paid)
 
     @property
     def exit_code(self) -> int:
-        """0 when every selected request has its video, else 1."""
-        return 0 if all(r.outcome in OK_OUTCOMES for r in self.reports) else 1
+        """0 when every selected request has its video (and the store has it), else 1."""
+        ok = all(r.outcome in OK_OUTCOMES for r in self.reports)
+        return 0 if ok and not self.unstored else 1
 
 
 def summary_lines(summary: RunSummary) -> list[str]:
     """Render the end-of-run summary: counts, video seconds, wall time, where things are."""
-    done, already = summary.count("done"), summary.count("already_done")
-    parts = [f"{done + already} done ({done} new, {already} already)"]
+    new = sum(1 for r in summary.reports if r.outcome == "done" and r.paid)
+    fetched = summary.count("done") - new + summary.count("restored")
+    kept = summary.count("already_done") + summary.count("adopted") + summary.count("stored")
+    detail = [f"{new} new"]
+    if fetched:
+        detail.append(f"{fetched} fetched again, free")
+    detail.append(f"{kept} already")
+    parts = [f"{new + fetched + kept} done ({', '.join(detail)})"]
     for outcome, label in (
         ("failed", "failed"),
+        ("lost", "lost by the provider"),
         ("unknown", "unknown outcome"),
         ("timed_out", "still pending"),
         ("not_run", "not submitted"),
@@ -97,9 +116,12 @@ def summary_lines(summary: RunSummary) -> list[str]:
         lines.append(f"  … and {len(problems) - 20} more (runner status --json lists them all)")
     if summary.count("unknown"):
         lines.append(
-            "  unknown outcomes are never resubmitted on their own: check the provider's "
-            "dashboard, then rerun with --resubmit-unknown if they were not created"
+            "  unknown outcomes are never resubmitted blindly: the next run looks them up in "
+            "the provider's usage logs where it has them; otherwise check its dashboard, then "
+            "rerun with --resubmit-unknown if they were not created"
         )
+    for line in summary.unstored[:5]:
+        lines.append(f"  not in the store yet (the next run offers it again): {line}")
     return lines
 
 
@@ -114,10 +136,13 @@ def write_reports(summary: RunSummary, paths: Sequence[Path], output_root: Path)
         for request in spec.requests:
             state = states.get(request.id)
             this_run = request.id in touched
+            # spec.folder is <root>/<name> or <root>/_sandbox/<name>: its parent is the root
+            # the entry's <root>/<spec_name>/<output> path is built from.
+            root = spec.folder.parent
             if state is None:
-                entries.append(_new_entry(request, output_root, this_run))
+                entries.append(_new_entry(request, root, this_run))
             else:
-                entries.append(entry_from_state(state, output_root=output_root, this_run=this_run))
+                entries.append(entry_from_state(state, output_root=root, this_run=this_run))
     finished = summary.started_at + summary.wall_seconds
     info = RunInfo(_iso(summary.started_at), _iso(finished), round(summary.wall_seconds, 3))
     for path in paths:
@@ -196,7 +221,7 @@ def spec_status(
 
     rows: list[dict[str, object]] = []
     for spec in load_specs(list(paths), provider_override="sandbox" if sandbox else None):
-        states = read_state(output_root / spec.name)
+        states = read_state(spec_folder(output_root, spec.name, sandbox=spec.sandbox))
         rows.extend(status_rows(spec.requests, states))
     tally: dict[str, int] = {}
     for row in rows:

@@ -180,3 +180,11 @@ def run_on_sandbox(
             reporter=SilentReporter(),
         )
     )
+
+
+def folder_of(spec: FakeSpec, tmp_path: Path) -> Path:
+    """Return where a run puts `spec`'s outputs: sandbox specs under outputs/_sandbox/."""
+    from runner.layout import spec_folder
+
+    sandbox = all(r.provider == "sandbox" for r in spec.requests)
+    return spec_folder(tmp_path / "outputs", spec.name, sandbox=sandbox)

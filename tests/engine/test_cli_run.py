@@ -49,7 +49,7 @@ def test_run_then_rerun_then_status(sandbox: RunningSandbox, spec: Path, tmp_pat
     first = CliRunner().invoke(cli, ["run", str(spec), *_fast(sandbox, out)])
     assert first.exit_code == 0, first.output
     assert "2 done (2 new, 0 already)" in first.stdout
-    assert f"outputs: {out / 'dragon'}/" in first.stdout
+    assert f"outputs: {out / '_sandbox' / 'dragon'}/" in first.stdout
     before = sandbox.stats()
     again = CliRunner().invoke(cli, ["run", str(spec), *_fast(sandbox, out)])
     assert again.exit_code == 0
@@ -116,8 +116,8 @@ def test_only_selects_and_reports_are_written(
     )
     assert result.exit_code == 0, result.output
     assert sandbox.stats()["submissions"] == 1
-    assert (out / "dragon" / "seed-2.mp4").is_file()
-    assert not (out / "dragon" / "seed-1.mp4").exists()
+    assert (out / "_sandbox" / "dragon" / "seed-2.mp4").is_file()
+    assert not (out / "_sandbox" / "dragon" / "seed-1.mp4").exists()
     data = json.loads(report_json.read_text())
     assert data["counts"]["done"] == 1
     assert "<testsuite" in report_xml.read_text()

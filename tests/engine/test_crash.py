@@ -141,7 +141,7 @@ def test_sigkill_at_several_points_then_resume(serve: Callable[..., str], tmp_pa
     base_url = serve("--latency", "0.6", "--jitter", "0.3", "--fps", "4")
     spec = _write_spec(tmp_path)
     out = tmp_path / "outputs"
-    folder = out / "crash"
+    folder = out / "_sandbox" / "crash"  # --sandbox runs keep their own tree
     manifest = folder / "manifest.jsonl"
     n = len(SEEDS)
 
@@ -194,7 +194,7 @@ def test_sigkill_with_posts_in_flight_never_resubmits_them(
     base_url = serve("--latency", "0.2", "--jitter", "0", "--fault", "slow=1.0")
     spec = _write_spec(tmp_path)
     out = tmp_path / "outputs"
-    folder = out / "crash"
+    folder = out / "_sandbox" / "crash"  # --sandbox runs keep their own tree
     manifest = folder / "manifest.jsonl"
     httpx.post(f"{base_url}/_sandbox/config", json={"slow_seconds": 0.4})
 

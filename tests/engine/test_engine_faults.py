@@ -16,7 +16,7 @@ from runner.probe import probe
 from runner.retry import RetryPolicy
 from runner.sandbox import FaultSpec, RunningSandbox
 
-from .conftest import FakeSpec, FastClock, run_on_sandbox
+from .conftest import FakeSpec, FastClock, folder_of, run_on_sandbox
 
 
 def _faults(sandbox: RunningSandbox, **faults: FaultSpec | dict[str, Any]) -> None:
@@ -25,7 +25,7 @@ def _faults(sandbox: RunningSandbox, **faults: FaultSpec | dict[str, Any]) -> No
 
 
 def _all_videos_verified(spec: FakeSpec, tmp_path: Path) -> None:
-    folder = tmp_path / "outputs" / spec.name
+    folder = folder_of(spec, tmp_path)
     states = read_state(folder)
     for request in spec.requests:
         assert states[request.id].status == "done"
@@ -172,7 +172,7 @@ def test_quota_stops_the_provider_instead_of_sleeping(
     assert any("quota" in note for note in summary.notes)
     assert max(clock.slept, default=0.0) < 60.0
     # Nothing was recorded as failed: the next run simply tries again.
-    assert read_state(tmp_path / "outputs" / spec.name) == {}
+    assert read_state(folder_of(spec, tmp_path)) == {}
 
 
 def test_deadline_leaves_request_pending_and_next_run_polls_it(
@@ -185,7 +185,7 @@ def test_deadline_leaves_request_pending_and_next_run_polls_it(
     summary = run_on_sandbox(spec, sandbox, tmp_path, poll=short)
     assert summary.count("timed_out") == 1
     assert summary.exit_code == 1
-    (state,) = read_state(tmp_path / "outputs" / spec.name).values()
+    (state,) = read_state(folder_of(spec, tmp_path)).values()
     assert state.status == "pending"
     poll = PollSettings(0.1, 0.5, 60)
     later = run_on_sandbox(spec, sandbox, tmp_path, clock=FastClock(1.0), poll=poll)
@@ -200,7 +200,7 @@ def test_missing_or_changed_video_is_fetched_again_without_resubmitting(
     """A deleted or edited video is re-downloaded from its generation; nothing is resubmitted."""
     spec = spec_factory([1, 2])
     assert run_on_sandbox(spec, sandbox, tmp_path).exit_code == 0
-    folder = tmp_path / "outputs" / spec.name
+    folder = folder_of(spec, tmp_path)
     first, second = (folder / r.output for r in spec.requests)
     original = second.read_bytes()
     first.unlink()
@@ -232,7 +232,7 @@ def test_unrecordable_generation_id_is_named_in_the_error(
 ) -> None:
     """A full disk at the moment the id is recorded stops the run and names the id."""
 
-    def disk_full(self: Manifest, rid: str, generation_id: str) -> None:
+    def disk_full(self: Manifest, rid: str, generation_id: str, **_: object) -> None:
         raise StorageError("cannot write the manifest: No space left on device")
 
     monkeypatch.setattr(Manifest, "record_submitted", disk_full)
@@ -240,7 +240,7 @@ def test_unrecordable_generation_id_is_named_in_the_error(
     with pytest.raises(StorageError) as raised:
         run_on_sandbox(spec, sandbox, tmp_path)
     assert sandbox.stats()["submissions"] == 1
-    (state,) = read_state(tmp_path / "outputs" / spec.name).values()
+    (state,) = read_state(folder_of(spec, tmp_path)).values()
     assert state.status == "unknown"
     message = str(raised.value)
     assert "No space left on device" in message

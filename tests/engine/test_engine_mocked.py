@@ -26,7 +26,7 @@ from runner.progress import SilentReporter
 from runner.sandbox.render import RenderJob, render_clip
 from runner.summary import RunSummary
 
-from .conftest import FakeSpec
+from .conftest import FakeSpec, folder_of
 
 KEY = "sk-live-SECRET-abcdef0123456789"
 API = "https://api.aimlapi.com"
@@ -156,7 +156,7 @@ def test_terminal_failures_carry_their_error_text(
     (report,) = summary.reports
     assert report.outcome == "failed"
     assert expected in (report.reason or "")
-    (state,) = read_state(tmp_path / "outputs" / spec.name).values()
+    (state,) = read_state(folder_of(spec, tmp_path)).values()
     assert state.status == "failed" and state.stage == "generate"
 
 
@@ -168,7 +168,7 @@ def test_generation_id_field_and_opaque_ids(
     spec = spec_factory([1], provider="aimlapi")
     assert _run(scripted, spec, tmp_path).exit_code == 0
     assert scripted.polls == {"job/1:minimax?x&y": 3}
-    (state,) = read_state(tmp_path / "outputs" / spec.name).values()
+    (state,) = read_state(folder_of(spec, tmp_path)).values()
     assert state.generation_id == "job/1:minimax?x&y"
 
 
@@ -182,7 +182,7 @@ def test_401_stops_the_run_at_once(
         _run(scripted, spec, tmp_path, concurrency=1)
     assert raised.value.exit_code == 2
     assert len(scripted.seen) == 1
-    assert read_state(tmp_path / "outputs" / spec.name) == {}
+    assert read_state(folder_of(spec, tmp_path)) == {}
 
 
 def test_403_while_polling_stops_the_run_and_keeps_the_generation(
@@ -194,7 +194,7 @@ def test_403_while_polling_stops_the_run_and_keeps_the_generation(
     with pytest.raises(AuthError, match="credits") as raised:
         _run(scripted, spec, tmp_path)
     assert raised.value.exit_code == 1
-    (state,) = read_state(tmp_path / "outputs" / spec.name).values()
+    (state,) = read_state(folder_of(spec, tmp_path)).values()
     assert state.status == "pending" and state.generation_id == "gen-1"
 
 
@@ -336,7 +336,7 @@ def test_a_download_that_is_not_a_video_fails_and_retry_refetches_it(
 
     (report,) = run().reports
     assert report.outcome == "failed" and "not a video" in (report.reason or "")
-    folder = tmp_path / "outputs" / spec.name
+    folder = folder_of(spec, tmp_path)
     assert not (folder / spec.requests[0].output).exists()
     (state,) = read_state(folder).values()
     assert state.stage == "probe"
@@ -395,4 +395,4 @@ def test_401_lets_posts_in_flight_hear_back_instead_of_leaving_unknowns(
                     transports=Transports(api=httpx.MockTransport(api)))
         )
     assert len(seen) == 3
-    assert read_state(tmp_path / "outputs" / spec.name) == {}
+    assert read_state(folder_of(spec, tmp_path)) == {}

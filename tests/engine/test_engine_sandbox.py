@@ -10,7 +10,7 @@ from runner.manifest import read_state
 from runner.probe import probe
 from runner.sandbox import RunningSandbox
 
-from .conftest import FakeSpec, FastClock, run_on_sandbox
+from .conftest import FakeSpec, FastClock, folder_of, run_on_sandbox
 
 
 def test_whole_spec_to_verified_mp4s(
@@ -24,7 +24,7 @@ def test_whole_spec_to_verified_mp4s(
     summary = run_on_sandbox(spec, sandbox, tmp_path, fast_clock)
     assert summary.exit_code == 0
     assert summary.count("done") == 6
-    folder = tmp_path / "outputs" / "sweep"
+    folder = folder_of(spec, tmp_path)
     states = read_state(folder)
     for request in spec.requests:
         video = folder / request.output

@@ -54,7 +54,7 @@ def test_live_bar_on_a_terminal_plain_lines_otherwise() -> None:
 def test_summary_counts_video_seconds_and_where_outputs_are() -> None:
     """The closing summary gives counts, video seconds, wall time, folders and problems."""
     reports = (
-        RequestReport("a", "s.yaml", "a.mp4", "done", video_seconds=5.0),
+        RequestReport("a", "s.yaml", "a.mp4", "done", video_seconds=5.0, paid=True),
         RequestReport("b", "s.yaml", "b.mp4", "already_done"),
         RequestReport("c", "s.yaml", "c.mp4", "unknown", "connection lost"),
     )

@@ -122,6 +122,7 @@ def test_sidecar_holds_the_documented_fields_and_round_trips(
         "size",
         "sha256",
         "video",
+        "cost",
         "reproduction_of",
     }
     assert data["payload"]["image_url"] == "sha256:" + "ab" * 32

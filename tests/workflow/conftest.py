@@ -220,4 +220,4 @@ def sandbox_gallery_folder(tmp_path: Path) -> Path:
     with start_in_thread(SandboxConfig(latency=0.0, jitter=0.0, faults=faults)) as running:
         summary = run_on_sandbox(spec, tmp_path / "outputs", running)
     assert [r.outcome for r in summary.reports].count("failed") == 1
-    return tmp_path / "outputs" / spec.name
+    return tmp_path / "outputs" / "_sandbox" / spec.name  # sandbox runs keep their own tree

@@ -58,7 +58,7 @@ def test_run_writes_gallery_and_both_reports(in_tmp: Path, sandbox: RunningSandb
     write_spec()
     result = run(sandbox, "--report", "ci/run.json", "--report", "ci/junit.xml")
     assert result.exit_code == 0, result.output
-    page = parse(Path("outputs/sweep/index.html").read_text(encoding="utf-8"))
+    page = parse(Path("outputs/_sandbox/sweep/index.html").read_text(encoding="utf-8"))
     (table,) = page.find_all("table")
     assert len(table.find_all("video")) == 4
     assert PROMPT in page.find_all("p", "prompt")[0].text()
@@ -87,7 +87,7 @@ def test_failures_reach_report_junit_gallery_and_exit_code(
     (failed,) = [r for r in report["requests"] if r["status"] == "failed"]
     failures = ET.parse("junit.xml").getroot().findall(".//failure")
     assert [f.get("message") for f in failures] == [failed["reason"]]
-    page = parse(Path("outputs/sweep/index.html").read_text(encoding="utf-8"))
+    page = parse(Path("outputs/_sandbox/sweep/index.html").read_text(encoding="utf-8"))
     (cell,) = page.find_all("figure", "st-failed")
     assert failed["reason"] in cell.text()
 
@@ -98,13 +98,13 @@ def test_dropped_seed_is_orphaned_then_pruned_only_with_yes(
     """Dropping a seed orphans its requests; prune lists their files, --yes removes them."""
     write_spec("[1, 2]")
     assert run(sandbox).exit_code == 0
-    assert runner("reproduce", "outputs/sweep/16x9/seed-2.mp4", "--base-url",
+    assert runner("reproduce", "outputs/_sandbox/sweep/16x9/seed-2.mp4", "--base-url",
                   sandbox.base_url).exit_code == 0
     write_spec("[1]")
     plan = json.loads(runner("plan", "specs/sweep.yaml", "--json").output)
     orphaned = {r["id"] for r in plan["requests"] if r["status"] == "orphaned"}
     assert len(orphaned) == 2
-    folder = Path("outputs/sweep")
+    folder = Path("outputs/_sandbox/sweep")
     expected = {folder / p for p in (
         "16x9/seed-2.mp4", "16x9/seed-2.json", "16x9/seed-2.repro-1.mp4",
         "16x9/seed-2.repro-1.json", "9x16/seed-2.mp4", "9x16/seed-2.json")}
@@ -139,7 +139,7 @@ def test_edited_prompt_prune_keeps_the_new_videos_at_the_same_paths(
     plan = runner("plan", "specs/sweep.yaml").output
     assert "changed input" in plan and "orphaned" in plan
     assert run(sandbox).exit_code == 0
-    folder = Path("outputs/sweep")
+    folder = Path("outputs/_sandbox/sweep")
     gallery = parse((folder / "index.html").read_text(encoding="utf-8"))
     assert len(gallery.find_all("figure")) == 2  # the new videos, not old and new side by side
     assert all("fast push" in p.text() for p in gallery.find_all("p", "prompt"))

