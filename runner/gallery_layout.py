@@ -60,7 +60,11 @@ class Grid:
 
 def label(value: Any) -> str:
     """Return how a matrix value is shown (strings bare, everything else as JSON)."""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):
+        return value
+    if type(value) is int:  # the common case (seeds), without json's machinery
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
 
 
 def value_of(item: GalleryItem, axis: str | None) -> str:

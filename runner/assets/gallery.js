@@ -437,7 +437,8 @@
   loadHash();
   if (state.rows !== initial.rows || state.cols !== initial.cols) build(state.rows, state.cols);
   controls.hidden = false;
-  applyFilters();
-  showPicks();
+  // As served, nothing is filtered or picked: touch a thousand items only when needed.
+  if (filtering()) applyFilters();
+  else $("shown").textContent = `showing all ${data.items.length}`;
   performance.mark("gallery-ready");
 })();
