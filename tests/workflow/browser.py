@@ -183,12 +183,18 @@ class Page:
         return result["result"].get("value")
 
     async def screenshot(self, path: Path, width: int = 1400) -> Path:
-        """Save a PNG of the whole page (not just the viewport)."""
+        """Save a PNG of the whole page (not just the viewport), lazy images loaded."""
         metrics = await self.send("Page.getLayoutMetrics")
         height = int(metrics["cssContentSize"]["height"])
         await self.send(
             "Emulation.setDeviceMetricsOverride",
             width=width, height=max(height, 200), deviceScaleFactor=1, mobile=False,
+        )
+        # The whole page is in the viewport now: every lazy image starts loading.
+        await self.evaluate(
+            "Promise.all([...document.images].map(i => i.decode().catch(() => null)))"
+            ".then(() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))))"
+            ".then(() => true)"
         )
         shot = await self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
         path.write_bytes(base64.b64decode(shot["data"]))
@@ -399,8 +405,8 @@ def _peer_of(socket_desc: str) -> str | None:
     A connected socket reads `UDPv6:[[fd00::2]:48943->[2001:4860:4860::8888]:443]` or
     `TCP:[127.0.0.1:5000->127.0.0.1:34567]`; an unconnected one only `UDPv6:[32530]`.
     """
-    if "->" not in socket_desc:
-        return None
+    if "->" not in socket_desc or not socket_desc.startswith(("TCP", "UDP")):
+        return None  # (a Unix socket pair reads `UNIX:[inode->peer inode]`)
     remote = socket_desc.rsplit("->", 1)[1].rstrip("]")
     host = remote.rsplit(":", 1)[0]
     return host.strip("[]")

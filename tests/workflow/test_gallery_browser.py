@@ -401,6 +401,8 @@ def test_the_trace_check_flags_what_would_leave_the_machine() -> None:
         'sin6_scope_id=0}, 28 <unfinished ...>',
         "11 <... connect resumed>)            = 0",
         '12 sendto(7<UNIX:[102]>, "x", 1, MSG_NOSIGNAL, NULL, 0) = 1',
+        '12 sendmsg(10<UNIX:[291172->291173]>, {msg_name=NULL, msg_namelen=0}, 0) = 8',
+        '12 sendto(5<TCP:[127.0.0.1:4000->127.0.0.1:8000]>, "GET", 3, 0, NULL, 0) = 3',
     ])
     assert off_machine(trace) == []
     assert loopback_connects(trace) == 1
