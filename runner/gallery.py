@@ -187,6 +187,9 @@ def render(
     index = {id(item): n for n, item in enumerate(items)}
     by_job = group(items, lambda item: item.job)
     jobs = [job_axes(job, job_items) for job, job_items in by_job.items()]
+    axes = list(dict.fromkeys(a for job in jobs for a in job.axes))
+    # A remembered axis the spec no longer varies is the default again, on the page too.
+    rows, cols = (rows if rows in axes else None), (cols if cols in axes else None)
     grids = group(layout(items, rows, cols), lambda grid: grid.job)
     show_jobs = len(jobs) > 1 or any(job.job != "default" for job in jobs)
     script, style = _asset("gallery.js"), _asset("gallery.css")
@@ -204,7 +207,7 @@ def render(
             }
             for job in jobs
         ],
-        "axes": list(dict.fromkeys(a for job in jobs for a in job.axes)),
+        "axes": axes,
         "rows": rows or AUTO,
         "cols": cols or AUTO,
         "data": _page_data(items, jobs, rows, cols, show_jobs),

@@ -425,3 +425,25 @@ def test_an_unknown_axis_is_refused_with_a_hint(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="both 'seed'"):
         gallery_for(folder, rows="seed", cols="seed")
     assert not (folder / "index.html").exists()  # nothing was written
+
+
+def test_reasons_from_the_manifest_say_what_happens_next(tmp_path: Path) -> None:
+    """Unknown, pending and generated-not-downloaded requests each say what the next step is."""
+    folder = tmp_path / "s"
+    unknown, polling, generated = (make_request("s", {"seed": s}) for s in (1, 2, 3))
+    with Manifest.open(folder) as manifest:
+        manifest.record_submitting(unknown)  # the run died before the generation id came back
+        manifest.record_submitting(polling)
+        manifest.record_submitted(polling.id, "gen-2")
+        manifest.record_submitting(generated)
+        manifest.record_submitted(generated.id, "gen-3")
+        manifest.record_completed(generated.id)
+    page = parse(gallery_for(folder).read_text(encoding="utf-8"))
+    reasons = {f.attrs["id"]: f.find_all("p", "reason")[0].text() for f in page.find_all("figure")}
+    assert "may have accepted" in reasons[f"r-{unknown.id}"]
+    assert "--resubmit-unknown" in reasons[f"r-{unknown.id}"]
+    assert "polls it (never resubmits)" in reasons[f"r-{polling.id}"]
+    assert "downloads it" in reasons[f"r-{generated.id}"]
+    statuses = {f.attrs["id"]: f.attrs["class"] for f in page.find_all("figure")}
+    assert statuses[f"r-{unknown.id}"] == "item st-unknown"
+    assert statuses[f"r-{polling.id}"] == statuses[f"r-{generated.id}"] == "item st-pending"

@@ -127,6 +127,25 @@ def test_the_chosen_layout_is_remembered_until_auto(tmp_path: Path) -> None:
     assert row_heads() == ["16:9", "9:16"] and (build.rows, build.cols) == (None, None)
 
 
+def test_a_remembered_axis_the_spec_dropped_falls_back_to_the_default(tmp_path: Path) -> None:
+    """When the remembered row axis no longer varies, the page (and its switch) use auto."""
+    folder = tmp_path / "s"
+    with Manifest.open(folder) as manifest:
+        for seed in (1, 2):
+            for ratio in ("16:9", "9:16"):
+                record_done(manifest, make_request("s", {"seed": seed, "ratio": ratio}), folder)
+    gallery_for(folder, rows="ratio", cols="seed")
+    with Manifest.open(folder) as manifest:  # the spec now makes 16:9 only
+        for seed in (1, 2):
+            manifest.record_orphan_removed(make_request("s", {"seed": seed, "ratio": "9:16"}).id,
+                                           None)
+    page_text = gallery_for(folder).read_text(encoding="utf-8")
+    page = parse(page_text)
+    (rows_select,) = [s for s in page.find_all("select") if s.attrs.get("id") == "rows"]
+    selected = [o.attrs["value"] for o in rows_select.find_all("option") if "selected" in o.attrs]
+    assert selected == ["auto"] and '"layout":{"rows":null,"cols":"seed"}' in page_text
+
+
 @pytest.fixture
 def sandbox() -> Iterator[RunningSandbox]:
     """A real sandbox on loopback that answers at once."""
