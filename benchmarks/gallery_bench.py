@@ -59,23 +59,25 @@ TIMINGS_JS = """new Promise(done => {
   const ready = performance.getEntriesByName('gallery-ready')[0];
   const inView = [...document.querySelectorAll('img.poster, video[poster]')].filter(e => {
     const r = e.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; });
-  const urls = new Set(inView.map(e => e.currentSrc && e.tagName === 'IMG' ? e.currentSrc
-                                                                           : e.poster));
-  const posters = performance.getEntriesByType('resource')
+  const urls = new Set(inView.map(e => e.tagName === 'IMG' ? e.src : e.poster));
+  const posters = () => performance.getEntriesByType('resource')
     .filter(r => r.name.includes('/.posters/') && !r.name.includes('/input-'));
-  const first = posters.filter(r => urls.has(r.name)).map(r => r.responseEnd);
-  new PerformanceObserver(list => {
-    const lcp = list.getEntries().at(-1);
+  const measure = (lcp) => {
+    // Lazy images do not hold up the load event: wait until the first screen's arrived.
+    const first = posters().filter(r => urls.has(r.name));
+    if (first.length < urls.size) return requestAnimationFrame(() => measure(lcp));
     done({
       dcl: nav.domContentLoadedEventEnd, load: nav.loadEventEnd,
       ready: ready ? ready.startTime : null,
-      first_posters: first.length ? Math.max(...first) : null,
+      first_posters: first.length ? Math.max(...first.map(r => r.responseEnd)) : null,
       lcp: lcp ? lcp.startTime : null,
-      fetched: posters.length, in_view: inView.length,
+      fetched: posters().length, in_view: inView.length,
       elements: document.getElementsByTagName('*').length,
       videos: document.querySelectorAll('video').length,
     });
-  }).observe({type: 'largest-contentful-paint', buffered: true});
+  };
+  new PerformanceObserver(list => measure(list.getEntries().at(-1)))
+    .observe({type: 'largest-contentful-paint', buffered: true});
 })"""
 
 
