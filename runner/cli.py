@@ -357,6 +357,40 @@ def pull(paths: tuple[Path, ...], output_dir: Path, store: str | None,
 
 
 @cli.command()
+@PATHS
+@click.option("--rows", metavar="AXIS",
+              help="Matrix axis down the page (e.g. seed, ratio, model); `auto` for the default.")
+@click.option("--cols", metavar="AXIS",
+              help="Matrix axis across the page (wraps when it has many values); `auto` for "
+                   "the default.")
+@click.option("--sandbox", is_flag=True,
+              help="The galleries of `run --sandbox` runs.")
+@OUTPUT_DIR
+def gallery(paths: tuple[Path, ...], rows: str | None, cols: str | None, sandbox: bool,
+            output_dir: Path) -> None:
+    """Rebuild the HTML gallery of each spec (outputs/<name>/index.html); no API call.
+
+    Every run rebuilds it at its end; this command lays it out again. A --rows/--cols
+    choice is remembered for that folder's later rebuilds until `auto` is given. On the
+    page, rows and columns can be switched, items filtered, and 2-4 videos compared.
+
+    \b
+    Examples:
+      runner gallery specs/sweep.yaml --rows seed --cols model
+      runner gallery --sandbox specs/ --rows auto --cols auto
+    """
+    from runner.gallery import build_galleries
+
+    with _errors_to_exit():
+        builds = build_galleries(paths, output_dir, sandbox=sandbox, rows=rows, cols=cols)
+        for build in builds:
+            counts = ", ".join(f"{n} {status}" for status, n in build.counts.items())
+            badges = "".join(f", {n} {badge}" for badge, n in build.badges.items())
+            where = f"rows {build.rows or 'auto'}, columns {build.cols or 'auto'}"
+            click.echo(f"wrote {build.path} ({counts or 'no requests yet'}{badges}; {where})")
+
+
+@cli.command()
 @click.argument("target", metavar="ID_OR_OUTPUT_FILE")
 @click.option("--sandbox", is_flag=True,
               help="Reproduce on the embedded emulator instead of the recorded provider.")

@@ -1,14 +1,22 @@
-"""Poster frames: one JPEG per video, taken from the video itself with PyAV.
+"""Poster frames: one JPEG per video, taken from the video itself with PyAV, and one
+small JPEG per input image.
 
 The gallery shows a poster for every video so a reviewer sees the batch at a glance
 without the browser downloading a single MP4 (`preload="none"`). Posters are files under
 `outputs/<name>/.posters/<id>.jpg`, not data URIs: a gallery of a thousand videos stays a
 small HTML file, the browser loads posters lazily and caches them, and regenerating the
 gallery skips every poster that is newer than its video.
+
+Input images are copied in small, as `.posters/input-<sha256>.jpg`, rather than linked
+where the spec keeps them: the gallery folder then works on its own as a CI artifact,
+the name is the image's recorded content hash (so a later edit of the spec's image never
+shows a picture the videos were not made from, and one image used by a hundred requests
+is one file), and a thumbnail made once stays valid for good.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import threading
 from pathlib import Path
@@ -23,6 +31,8 @@ from runner.probe import NotAVideo, probe_frame
 POSTER_DIR = ".posters"  # hidden, so it never collides with an output path template
 POSTER_WIDTH = 480  # px: sharp in a grid cell, ~20-40 KB per JPEG
 POSTER_AT = 1.0  # seconds in: past the first frame (which is just the input image)
+INPUT_WIDTH = 320  # px: an input thumbnail is shown small, beside its video
+INPUT_PREFIX = "input-"
 
 _local = threading.local()
 
@@ -30,6 +40,36 @@ _local = threading.local()
 def poster_path(folder: Path, request_id: str) -> Path:
     """Return where the poster of request `request_id` lives in an output folder."""
     return folder / POSTER_DIR / f"{request_id}.jpg"
+
+
+def input_thumb_path(folder: Path, sha256_hex: str) -> Path:
+    """Return where the thumbnail of the input image with this content hash lives."""
+    return folder / POSTER_DIR / f"{INPUT_PREFIX}{sha256_hex}.jpg"
+
+
+def ensure_input_thumb(source: Path, sha256_hex: str, thumb: Path) -> bool:
+    """Write `thumb` from the image `source` unless it exists; return whether one exists.
+
+    The image must still hash to `sha256_hex` (what the requests were made from); when it
+    is gone, changed or unreadable, nothing is written and False is returned.
+    """
+    if thumb.exists():
+        return True  # named by content: an existing thumbnail is never stale
+    try:
+        data = source.read_bytes()
+    except OSError:
+        return False
+    if hashlib.sha256(data).hexdigest() != sha256_hex:
+        return False
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.thumbnail((INPUT_WIDTH, INPUT_WIDTH * 4))
+            buffer = io.BytesIO()
+            image.convert("RGB").save(buffer, format="JPEG", quality=80, optimize=True)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return False  # not an image Pillow can read (a spec check would have said so)
+    save_poster(buffer.getvalue(), thumb)
+    return True
 
 
 def ensure_poster(video: Path, poster: Path) -> bool:

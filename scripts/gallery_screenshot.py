@@ -4,9 +4,10 @@
 
 Runs `runner run --sandbox` in a subprocess (the real CLI, into a temporary output
 folder, so outputs/ is left alone), serves the spec's output folder from a loopback
-HTTP server, loads `index.html` in headless Chromium and saves a full-page PNG. It uses
-the same DevTools driver as the gallery's browser test, and refuses to write the
-picture if the page logged an error or a poster failed to load.
+HTTP server, loads `index.html` in headless Chromium at 1280 px and saves a full-page
+PNG. It uses the same DevTools driver as the gallery's browser tests (loopback only),
+and refuses to write the picture if the page logged an error, a poster or input image
+failed to load, or the page scrolls sideways.
 """
 
 from __future__ import annotations
@@ -23,21 +24,15 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the browser test's DevTools driver
+sys.path.insert(0, str(ROOT / "tests"))  # the browser tests' DevTools driver
 
 from workflow.browser import open_page  # noqa: E402
 
-POSTERS_LOADED = """
-Promise.all([...document.querySelectorAll('video')].map(v => new Promise(done => {
-  const img = new Image();
-  img.onload = () => done(img.naturalWidth);
-  img.onerror = () => done(0);
-  img.src = v.poster;
-})))
+IMAGES_LOADED = """
+Promise.all([...document.querySelectorAll('img.poster, a.input img')].map(
+  i => i.decode().then(() => i.naturalWidth, () => 0)))
 """
-
-
-SETTLE_SECONDS = 5.0
+OVERFLOW = "document.documentElement.scrollWidth - window.innerWidth"
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -58,16 +53,15 @@ async def screenshot(url: str, out: Path, width: int) -> None:
     """Load `url` in headless Chromium, check it, and save a full-page PNG to `out`."""
     async with open_page(width=width) as page:
         await page.goto(url)
-        widths = await page.evaluate(POSTERS_LOADED)
+        if await page.evaluate(OVERFLOW) > 0:
+            raise SystemExit("the gallery scrolls sideways")
+        await page.screenshot(out, width=width)  # the whole page: every lazy image loads
+        widths = await page.evaluate(IMAGES_LOADED)
         if log := page.log.problems():
             raise SystemExit(f"the gallery logged errors: {log}")
         if not widths or min(widths) == 0:
-            raise SystemExit(f"a poster did not load: {widths}")
-        # Chromium's media controls flash a loading spinner over an unplayed video for a
-        # moment after load; a person never sees it, so neither should the picture.
-        await asyncio.sleep(SETTLE_SECONDS)
-        await page.screenshot(out, width=width)
-    print(f"wrote {out} ({len(widths)} videos with posters)")
+            raise SystemExit(f"an image did not load: {widths}")
+    print(f"wrote {out} ({len(widths)} posters and input images)")
 
 
 def main() -> None:

@@ -4,7 +4,17 @@ Debian's Chromium is started with `--remote-debugging-port=0`; it writes the por
 chose to `DevToolsActivePort` in its profile folder, and we talk to it over a websocket
 with aiohttp (already a dependency of the sandbox). This avoids Playwright, whose pinned
 protocol and browser downloads do not fit an offline machine with a distribution
-Chromium. Used by the gallery browser test and by `scripts/gallery_screenshot.py`.
+Chromium. Used by the gallery browser tests, `scripts/gallery_screenshot.py` and
+`benchmarks/gallery_bench.py`.
+
+Tests may contact loopback only, and a full Chromium has background services (component
+and model updates, account checks, network time) that resolve Google hosts on their own.
+The flags below turn off the ones that have switches and map every host name but
+127.0.0.1 to "not found", so no DNS query leaves and no connection can be made by name.
+`open_page(trace=…)` runs Chromium under `strace -f` and `off_machine()` reads the trace:
+a browser test can prove that nothing but loopback was contacted, whichever Chromium
+version comes from Debian next (a network namespace would block instead of prove, and
+needs privileges a CI container may not grant).
 """
 
 from __future__ import annotations
@@ -12,14 +22,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ipaddress
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +44,11 @@ MISSING_HINT = (
     "headless Chromium is needed for the gallery browser test — install it with "
     "`apt-get install chromium` (CI's .ci/run does this)"
 )
+STRACE = "/usr/bin/strace"
+STRACE_HINT = (
+    "strace is needed to prove the browser tests stay on loopback — install it with "
+    "`apt-get install strace` (CI's .ci/run does this)"
+)
 _FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -41,11 +58,33 @@ _FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--disable-default-apps",
+    "--disable-extensions",
+    "--disable-client-side-phishing-detection",
+    "--disable-domain-reliability",
+    "--disable-breakpad",
+    "--no-pings",
+    "--metrics-recording-only",
+    "--disable-features=NetworkTimeServiceQuerying,OptimizationHints,MediaRouter,"
+    "DialMediaRouteProvider,Translate,AutofillServerCommunication,"
+    "CertificateTransparencyComponentUpdater",
+    # The services left (Debian's build has no switch for some) fail at name resolution.
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+    "--autoplay-policy=no-user-gesture-required",  # the compare view plays muted videos
     "--mute-audio",
     "--hide-scrollbars",
 )
+# Network system calls whose addresses and sockets the trace needs to show.
+_TRACED = "connect,sendto,sendmsg,sendmmsg"
 START_TIMEOUT = 30.0  # seconds for Chromium to open its DevTools port on a busy CI box
 COMMAND_TIMEOUT = 30.0
+
+
+def strace_path() -> str:
+    """Return the strace executable, or raise with how to install it."""
+    found = shutil.which("strace") or (STRACE if Path(STRACE).exists() else None)
+    if found is None:
+        raise RuntimeError(STRACE_HINT)
+    return found
 
 
 def chromium_path() -> str:
@@ -144,12 +183,18 @@ class Page:
         return result["result"].get("value")
 
     async def screenshot(self, path: Path, width: int = 1400) -> Path:
-        """Save a PNG of the whole page (not just the viewport)."""
+        """Save a PNG of the whole page (not just the viewport), lazy images loaded."""
         metrics = await self.send("Page.getLayoutMetrics")
         height = int(metrics["cssContentSize"]["height"])
         await self.send(
             "Emulation.setDeviceMetricsOverride",
             width=width, height=max(height, 200), deviceScaleFactor=1, mobile=False,
+        )
+        # The whole page is in the viewport now: every lazy image starts loading.
+        await self.evaluate(
+            "Promise.all([...document.images].map(i => i.decode().catch(() => null)))"
+            ".then(() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))))"
+            ".then(() => true)"
         )
         shot = await self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
         path.write_bytes(base64.b64decode(shot["data"]))
@@ -157,16 +202,27 @@ class Page:
 
 
 @asynccontextmanager
-async def open_page(width: int = 1400, height: int = 900) -> AsyncIterator[Page]:
-    """Start headless Chromium with a fresh profile and yield one instrumented tab."""
+async def open_page(
+    width: int = 1400, height: int = 900, trace: Path | None = None
+) -> AsyncIterator[Page]:
+    """Start headless Chromium with a fresh profile and yield one instrumented tab.
+
+    With `trace`, Chromium and every process it starts run under strace, which writes
+    their network system calls to that file (read it with `off_machine`).
+    """
     executable = chromium_path()
+    wrapper: list[str] = []
+    if trace is not None:
+        wrapper = [strace_path(), "-f", "-qq", "-yy", "--seccomp-bpf", "-e", f"trace={_TRACED}",
+                   "-e", "signal=none", "-o", str(trace)]
     # Chromium's helper processes may still write to the profile for a moment after the
     # browser exits; they are stopped as a group below, and a late file is no failure.
     with tempfile.TemporaryDirectory(
         prefix="runner-chromium-", ignore_cleanup_errors=True
     ) as profile:
         process = subprocess.Popen(
-            [executable, *_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
+            [*wrapper, executable, *_FLAGS, f"--user-data-dir={profile}",
+             "--remote-debugging-port=0",
              f"--window-size={width},{height}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
@@ -255,3 +311,118 @@ class _Router:
         for domain in ("Page", "Runtime", "Log", "Network"):
             await page.send(f"{domain}.enable")
         return page
+
+
+# --------------------------------------------------------------------------- the trace
+
+# The socket as `strace -yy` shows it ends at the ">" before the next argument: its text
+# may itself hold "->" (a connected socket's "local->peer").
+_CALL = re.compile(r"^(?:\d+ +)?(connect|sendto|sendmsg|sendmmsg)\((\d+)(?:<(.*?)>(?=[,)]))?")
+_RESUMED = re.compile(r"^(\d+) +<\.\.\. (\w+) resumed>(.*)$")
+_UNFINISHED = " <unfinished ...>"
+_INET = re.compile(r'sin_port=htons\((\d+)\), sin_addr=inet_addr\("([^"]+)"\)')
+_INET6 = re.compile(r'sin6_port=htons\((\d+)\).*?inet_pton\(AF_INET6, "([^"]+)"')
+_FAMILY = re.compile(r"sa_family=(AF_\w+)")
+_LOCAL_FAMILIES = {"AF_UNIX", "AF_NETLINK", "AF_UNSPEC"}  # AF_UNSPEC: a UDP disconnect
+DNS_PORT = 53
+
+
+def off_machine(trace: str) -> list[str]:
+    """Return every network use in an strace log that could reach beyond this machine.
+
+    Flagged: a TCP connect to a non-loopback address (its SYN leaves), any datagram sent
+    to one or on a socket connected to one, any DNS connect, and any address the parser
+    cannot read (fail closed). Not flagged: loopback, Unix and netlink sockets, and a
+    UDP connect() that is never followed by a send. Chromium makes one of those before
+    every host resolution, even of 127.0.0.1: its IPv6 reachability check connects a
+    UDP socket to 2001:4860:4860::8888 only to ask the kernel for a route
+    (net/dns/host_resolver_manager.cc), which puts nothing on the wire.
+    """
+    problems: list[str] = []
+    routed: dict[str, str] = {}  # socket (strace's "UDPv6:[inode]") -> its non-loopback peer
+    sent_on: list[tuple[str, str]] = []  # (socket, line) of sends without an address
+    for line in _calls(trace):
+        match = _CALL.match(line)
+        if match is None:
+            continue
+        call, socket_desc = match.group(1), match.group(3) or f"fd {match.group(2)}"
+        peers = _addresses(line)
+        families = set(_FAMILY.findall(line))
+        if families - _LOCAL_FAMILIES - {"AF_INET", "AF_INET6"}:
+            problems.append(f"unexpected address family: {line}")
+            continue
+        if {"AF_INET", "AF_INET6"} & families and not peers:
+            problems.append(f"unreadable address: {line}")
+            continue
+        remote = [(host, port) for host, port in peers if not _loopback(host)]
+        if call == "connect":
+            for host, port in remote:
+                if socket_desc.startswith("UDP") and port != DNS_PORT:
+                    routed[socket_desc] = f"{host}:{port}"
+                else:
+                    problems.append(f"connect to {host}:{port}: {line}")
+        elif remote:
+            problems.append(f"{call} to {remote[0][0]}:{remote[0][1]}: {line}")
+        elif not peers:
+            peer = _peer_of(socket_desc)
+            if peer is not None and not _loopback(peer):
+                problems.append(f"{call} on a socket connected to {peer}: {line}")
+            sent_on.append((socket_desc, line))
+    problems += [
+        f"{line.split('(')[0]} on a socket connected to {routed[desc]}: {line}"
+        for desc, line in sent_on if desc in routed
+    ]
+    return problems
+
+
+def loopback_connects(trace: str) -> int:
+    """Return how many connects to a loopback address the trace shows (it did trace)."""
+    return sum(
+        1 for line in _calls(trace) if line.split("(")[0].endswith("connect")
+        and any(_loopback(host) for host, _ in _addresses(line))
+    )
+
+
+def _calls(trace: str) -> Iterator[str]:
+    """Yield each traced call as one line, joining strace's unfinished/resumed halves."""
+    pending: dict[str, str] = {}
+    for raw in trace.splitlines():
+        resumed = _RESUMED.match(raw)
+        if resumed is not None:
+            head = pending.pop(resumed.group(1), f"{resumed.group(1)} {resumed.group(2)}(")
+            yield head + resumed.group(3)
+        elif raw.endswith(_UNFINISHED):
+            pid = raw.split(" ", 1)[0]
+            pending[pid] = raw[: -len(_UNFINISHED)]
+        else:
+            yield raw
+    yield from pending.values()  # calls still blocked when the browser was stopped
+
+
+def _peer_of(socket_desc: str) -> str | None:
+    """Return the peer host of a connected socket as `strace -yy` shows it, if it does.
+
+    A connected socket reads `UDPv6:[[fd00::2]:48943->[2001:4860:4860::8888]:443]` or
+    `TCP:[127.0.0.1:5000->127.0.0.1:34567]`; an unconnected one only `UDPv6:[32530]`.
+    """
+    if "->" not in socket_desc or not socket_desc.startswith(("TCP", "UDP")):
+        return None  # (a Unix socket pair reads `UNIX:[inode->peer inode]`)
+    remote = socket_desc.rsplit("->", 1)[1].rstrip("]")
+    host = remote.rsplit(":", 1)[0]
+    return host.strip("[]")
+
+
+def _addresses(line: str) -> list[tuple[str, int]]:
+    """Return the (host, port) of every IPv4/IPv6 socket address in one traced call."""
+    found = [(host, int(port)) for port, host in _INET.findall(line)]
+    return found + [(host, int(port)) for port, host in _INET6.findall(line)]
+
+
+def _loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback

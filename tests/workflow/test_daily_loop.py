@@ -59,8 +59,8 @@ def test_run_writes_gallery_and_both_reports(in_tmp: Path, sandbox: RunningSandb
     result = run(sandbox, "--report", "ci/run.json", "--report", "ci/junit.xml")
     assert result.exit_code == 0, result.output
     page = parse(Path("outputs/_sandbox/sweep/index.html").read_text(encoding="utf-8"))
-    (table,) = page.find_all("table")
-    assert len(table.find_all("video")) == 4
+    (section,) = page.find_all("section", "sect")
+    assert len(section.find_all("img", "poster")) == 4
     assert PROMPT in page.find_all("p", "prompt")[0].text()
     report = json.loads(Path("ci/run.json").read_text(encoding="utf-8"))
     assert report["counts"]["done"] == report["total"] == 4 and report["ok"] is True
@@ -150,7 +150,8 @@ def test_edited_prompt_prune_keeps_the_new_videos_at_the_same_paths(
     assert {p: p.read_bytes() for p in folder.glob("*/seed-1.mp4")} == videos
     live = {json.loads(p.read_text())["id"] for p in folder.glob("*/seed-1.json")}
     assert set(read_state(folder)) == live
-    assert {p.stem for p in (folder / ".posters").iterdir()} == live
+    posters = {p.stem for p in (folder / ".posters").iterdir() if not p.stem.startswith("input-")}
+    assert posters == live  # (input-<sha256>.jpg: the input image's thumbnail, shared)
 
 
 @pytest.mark.parametrize("command", ["prune", "plan"])
