@@ -96,7 +96,7 @@ class LocalStore:
                     write_verified(final, read_chunks(video), sha256, write_error=self._error)
                 except DigestMismatch as exc:
                     raise source_changed(self.url, video, sha256, exc.size) from None
-            if self.get_sidecar(sha256) != sidecar:
+            if uploaded or self.get_sidecar(sha256) != sidecar:
                 path = self.root / sidecar_key(sha256)
                 write_verified(path, [sidecar], None, write_error=self._error)
         return uploaded

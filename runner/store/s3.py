@@ -234,7 +234,8 @@ class S3Store:
             uploaded = self._size_of(key) != size
             if uploaded:
                 self._upload(video, key, sha256, size)
-            if self._read(self._key(sidecar_key(sha256))) != sidecar:
+            # A video just uploaded cannot have a current sidecar: skip the comparing GET.
+            if uploaded or self._read(self._key(sidecar_key(sha256))) != sidecar:
                 self._client().put_object(
                     Bucket=self.bucket,
                     Key=self._key(sidecar_key(sha256)),
