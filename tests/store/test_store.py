@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.store import StoreError
+from runner.errors import StorageError
+from runner.store import StoreError, open_store
 from runner.store.base import sidecar_key, video_key
 from runner.store.s3 import PART
 from tests.store.conftest import Backend
@@ -197,3 +198,35 @@ def test_put_and_get_memory_does_not_grow_with_the_video(backend: Backend, tmp_p
     small, big = peaks
     assert big < small + (1 << 20), f"peaks {small >> 20} and {big >> 20} MiB"
     assert big < 6 * PART // 2  # nowhere near holding the file
+
+
+def test_a_dest_that_cannot_be_written_is_a_storage_error(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """When the output folder cannot take the video, the error names it, not the store."""
+    video, sha = make_video(tmp_path, 10_000)
+    backend.store.put(video, sha, SIDECAR)
+    blocker = tmp_path / "out"
+    blocker.write_text("a file where the folder should be")
+    with pytest.raises(StorageError) as caught:
+        backend.store.get(sha, blocker / "16x9" / "seed-1.mp4")
+    assert str(blocker) in str(caught.value) and "\n" not in str(caught.value)
+    assert backend.store.has(sha)
+
+
+def test_a_store_folder_that_is_a_file_is_one_line(tmp_path: Path) -> None:
+    """A local store path that is a file fails each operation with one line naming the store."""
+    root = tmp_path / "share"
+    root.write_text("not a folder")
+    store = open_store(str(root))
+    video, sha = make_video(tmp_path, 1_000)
+    for operation in (
+        store.inventory,
+        lambda: store.put(video, sha, SIDECAR),
+        lambda: store.get(sha, tmp_path / "back.mp4"),
+        lambda: store.get_sidecar(sha),
+    ):
+        with pytest.raises(StoreError) as caught:
+            operation()
+        message = str(caught.value)
+        assert message.startswith(f"store {root.as_uri()}: ") and "\n" not in message
