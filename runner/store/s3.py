@@ -370,14 +370,20 @@ class S3Store:
         except botocore.exceptions.ProfileNotFound as exc:
             what = f"cannot {doing}: AWS profile {self.settings.profile!r} not found"
             raise self._error(what, "fix AWS_PROFILE or add it to ~/.aws/config") from exc
+        except (
+            botocore.exceptions.IncompleteReadError,
+            botocore.exceptions.ResponseStreamingError,
+        ) as exc:
+            what = f"cannot {doing}: the transfer ended early ({type(exc).__name__})"
+            raise self._error(what, "run again") from exc
         except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError) as exc:
             detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
             what = f"cannot {doing}: {self.settings.endpoint_shown()} did not answer ({detail})"
             todo = "check AWS_ENDPOINT_URL and that the server is up, then run again"
             raise self._error(what, todo) from exc
-        except botocore.exceptions.IncompleteReadError as exc:
-            what = f"cannot {doing}: the transfer ended early"
-            raise self._error(what, "run again") from exc
+        except botocore.exceptions.NoRegionError as exc:
+            what = f"cannot {doing}: no AWS region is set"
+            raise self._error(what, "set AWS_REGION, or region in the AWS profile") from exc
         except BotoCoreError as exc:
             what = f"cannot {doing}: {type(exc).__name__}: {exc}"
             raise self._error(what, "check the AWS settings and run again") from exc
@@ -439,6 +445,9 @@ def _make_client(settings: S3Settings) -> S3Client:
 def _botocore_session(settings: S3Settings) -> botocore.session.Session:
     """A botocore session with the settings' files and retry policy, as if from its env."""
     session = botocore.session.Session()
+    # Leave timestamps as text, as the AWS CLI does: the store reads none, and dateutil
+    # parsing every LastModified was three quarters of the CPU of listing 10,000 videos.
+    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
     if settings.max_attempts is not None:
         session.set_config_variable("max_attempts", settings.max_attempts)
     if settings.retry_mode is not None:

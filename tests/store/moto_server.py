@@ -92,11 +92,7 @@ class MotoServer:
     def _issue_key(self) -> None:
         """Spend the unsigned requests on a user with every right, and keep its key."""
         iam = boto3.client(
-            "iam",
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id="bootstrap",
-            aws_secret_access_key="bootstrap",
+            "iam", **{**self._kwargs(), "aws_access_key_id": "x", "aws_secret_access_key": "x"}
         )
         iam.create_user(UserName="runner-store")
         iam.put_user_policy(
@@ -114,45 +110,45 @@ class MotoServer:
             "AWS_REGION": REGION,
         }
 
-    def temporary_env(self) -> dict[str, str]:
-        """The AWS variables of an assumed role: a temporary key that needs its session token."""
-        kwargs = {
+    def _kwargs(self) -> dict[str, str]:
+        """The test user's boto3 client arguments."""
+        return {
             "endpoint_url": self.endpoint,
             "region_name": REGION,
             "aws_access_key_id": self.key_id,
             "aws_secret_access_key": self.secret,
         }
-        iam = boto3.client("iam", **kwargs)
+
+    def create_role(self) -> str:
+        """Create a role with every right that the test user may assume; return its ARN."""
         trust = {
             "Version": "2012-10-17",
             "Statement": [
                 {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}
             ],
         }
+        iam = boto3.client("iam", **self._kwargs())
         name = f"runner-store-{len(self._roles)}"
-        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"][
-            "Arn"
-        ]
+        role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
         iam.put_role_policy(RoleName=name, PolicyName="all", PolicyDocument=json.dumps(_ALLOW_ALL))
+        arn: str = role["Role"]["Arn"]
         self._roles.append(arn)
-        sts = boto3.client("sts", **kwargs)
-        granted = sts.assume_role(RoleArn=arn, RoleSessionName="store-test")["Credentials"]
+        return arn
+
+    def temporary_env(self) -> dict[str, str]:
+        """The AWS variables of an assumed role: a temporary key that needs its session token."""
+        sts = boto3.client("sts", **self._kwargs())
+        granted = sts.assume_role(RoleArn=self.create_role(), RoleSessionName="store-test")
         return {
             **self.env(),
-            "AWS_ACCESS_KEY_ID": granted["AccessKeyId"],
-            "AWS_SECRET_ACCESS_KEY": granted["SecretAccessKey"],
-            "AWS_SESSION_TOKEN": granted["SessionToken"],
+            "AWS_ACCESS_KEY_ID": granted["Credentials"]["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": granted["Credentials"]["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": granted["Credentials"]["SessionToken"],
         }
 
     def client(self) -> Any:
         """A boto3 S3 client of the test user, for setting up and inspecting buckets."""
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id=self.key_id,
-            aws_secret_access_key=self.secret,
-        )
+        return boto3.client("s3", **self._kwargs())
 
     def create_bucket(self, name: str, *, versioned: bool = False) -> str:
         """Create a bucket (versioned: every write of a key keeps its own version)."""

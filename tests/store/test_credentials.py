@@ -92,7 +92,7 @@ def test_a_session_token_is_sent_with_temporary_keys(
 def test_a_profile_from_the_shared_credentials_file_is_used(
     moto: MotoServer, bucket: str, video: tuple[Path, str], tmp_path: Path
 ) -> None:
-    """AWS_PROFILE picks keys (and the region) from the ~/.aws files that the settings name."""
+    """AWS_PROFILE picks keys, or a role to assume, from the ~/.aws files the settings name."""
     credentials = tmp_path / "credentials"
     credentials.write_text(
         f"[nightly]\naws_access_key_id = {moto.key_id}\n"
@@ -102,6 +102,8 @@ def test_a_profile_from_the_shared_credentials_file_is_used(
     config = tmp_path / "config"
     config.write_text(
         "[profile nightly]\nregion = us-east-1\n[profile wrong]\nregion = us-east-1\n"
+        f"[profile role]\nrole_arn = {moto.create_role()}\nsource_profile = nightly\n"
+        f"region = us-east-1\nendpoint_url = {moto.endpoint}\n"
     )
     environ = {
         "AWS_PROFILE": "nightly",
@@ -112,6 +114,9 @@ def test_a_profile_from_the_shared_credentials_file_is_used(
     path, sha = video
     store = open_store(f"s3://{bucket}/profile", environ=environ)
     assert store.put(path, sha, b"{}") is True
+    # A profile that assumes a role from another: boto3 asks STS for temporary keys.
+    assumed = open_store(f"s3://{bucket}/profile", environ={**environ, "AWS_PROFILE": "role"})
+    assert assumed.get(sha, tmp_path / "back.mp4") == path.stat().st_size
     with pytest.raises(StoreError) as caught:
         open_store(f"s3://{bucket}/profile", environ={**environ, "AWS_PROFILE": "wrong"}).has(sha)
     assert "access denied" in str(caught.value)
