@@ -21,7 +21,10 @@ So at most `OPENING` connections per server are opened and not yet answered at o
 request that must open a connection waits for a slot before its `connect()` and gives
 it back when its response headers arrive (the server has accepted the connection) or
 the request fails. A request on a reused keep-alive connection never connects, so it
-never waits.
+never waits. The wait has no timeout of its own: every holder gives its slot back within
+its own connect, write and read timeouts, so a hung server delays the others, never
+strands them. Uploads on new connections go OPENING at a time per server, which costs
+little: they share one uplink anyway.
 
 The wait hangs on httpcore's public `trace` request extension: httpcore awaits an async
 trace callback at `connection.connect_tcp.started`, inside the connection's setup and

@@ -1,4 +1,4 @@
-"""The sandbox's knobs: timing, rendering, URL lifetime and fault injection.
+"""The sandbox's knobs: timing, rendering, URL lifetime, usage logs and fault injection.
 
 `SandboxConfig` is frozen; a running server swaps in a new one when a client posts to
 `/_sandbox/config`. `from_mapping()` / `to_mapping()` are the JSON edges of it, and
@@ -62,6 +62,10 @@ class SandboxConfig:
     cache_dir: Path | None = None  # optional on-disk render cache
     state_dir: Path | None = None  # remember generations across restarts
     render_workers: int = 2  # threads rendering clips off the event loop
+    logs: bool = True  # serve GET /v2/logs; False plays a provider without usage logs (404)
+    log_lag: float = 0.0  # seconds after a generation ends before its usage-log row appears
+    log_rate: int = 200  # usage-log queries answered per log_rate_window; more get 429
+    log_rate_window: float = 60.0  # seconds
 
     def __post_init__(self) -> None:
         _check(self.latency >= 0, "latency must be >= 0 seconds")
@@ -76,6 +80,9 @@ class SandboxConfig:
         _check(self.slow_seconds >= 0, "slow_seconds must be >= 0 seconds")
         _check(self.cache_size >= 0, "cache_size must be >= 0")
         _check(self.render_workers >= 1, "render_workers must be at least 1")
+        _check(self.log_lag >= 0, "log_lag must be >= 0 seconds")
+        _check(self.log_rate >= 1, "log_rate must be at least 1")
+        _check(self.log_rate_window > 0, "log_rate_window must be > 0 seconds")
         for kind, spec in self.faults.items():
             _check(kind in FAULT_KINDS, _unknown_fault(kind))
             _check(0.0 <= spec.rate <= 1.0, f"fault {kind}: rate must be between 0 and 1")

@@ -5,11 +5,14 @@ Routes (the documented contract, for every endpoint in the model catalog):
     POST /v2/generate/video/runway/generation          create -> {"id", "status": "queued"}
     GET  /v2/generate/video/runway/generation?generation_id=ID     poll
     GET  /files/ID.mp4?_jwt=TOKEN                      signed, expiring download
+    GET  /v2/logs?period=24h | ?start=…&end=…          usage logs (see ledger.py)
     GET  /_sandbox/stats      DELETE /_sandbox/stats   counters; reset them
     GET  /_sandbox/config     POST /_sandbox/config    knobs; change them at runtime
 
 Errors use the API's body `{"message", "path", "requestId", "statusCode", "timestamp"}`
-and every response carries `x-inference-id`.
+and every response carries `x-inference-id`. A create keeps a valid `X-Client-Request-Id`
+(`runner.correlation`; an invalid one is dropped without a word, as the API does) and
+echoes it as `x-client-request-id`.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ import jsonschema
 from aiohttp import web
 
 from runner.clock import Clock, SystemClock
+from runner.correlation import HEADER as CLIENT_REQUEST_ID_HEADER
+from runner.correlation import is_client_request_id
 from runner.errors import UsageError
 from runner.identity import canonical_json
 from runner.models import ModelInfo, catalog, get_model
@@ -37,11 +42,13 @@ from runner.sandbox.cache import RenderCache
 from runner.sandbox.config import SandboxConfig
 from runner.sandbox.faults import FaultDice
 from runner.sandbox.inputs import InputError, InputImage, read_image
+from runner.sandbox.ledger import Ledger, QueryError, RateWindow, parse_query
 from runner.sandbox.render import RenderError, RenderJob, output_size, render_clip
 from runner.sandbox.signing import TokenCheck, UrlSigner
 from runner.sandbox.state import Generation, Phase, Scheduler, StateStore
 from runner.sandbox.stats import Stats
 from runner.schemas import validator_for
+from runner.usage import LOGS_PATH
 
 FILES_PREFIX = "/files/"
 POLL_ERROR_STATUSES = (500, 502, 504)
@@ -76,6 +83,8 @@ class Sandbox:
         self._render_failures: dict[str, str] = {}
         self._noticed: set[str] = set()  # generations some poll has answered `completed`
         self._store = StateStore(config.state_dir) if config.state_dir else None
+        self._ledger = Ledger(config.state_dir)
+        self._log_rate = RateWindow()
         secret = self._store.signing_key() if self._store else uuid.uuid4().bytes * 2
         self._signer = UrlSigner(secret)
         self._scheduler: Scheduler | None = None  # needs the running loop: see on_startup
@@ -92,6 +101,7 @@ class Sandbox:
             app.router.add_post(endpoint, self._create)
             app.router.add_get(endpoint, self._poll)
         app.router.add_get(FILES_PREFIX + "{name}", self._download)
+        app.router.add_get(LOGS_PATH, self._logs)
         app.router.add_get("/_sandbox/stats", self._get_stats)
         app.router.add_delete("/_sandbox/stats", self._reset_stats)
         app.router.add_get("/_sandbox/config", self._get_config)
@@ -107,6 +117,7 @@ class Sandbox:
         if self._store is not None:
             for gen in self._store.load(self._wall_offset):
                 self._generations[gen.id] = gen
+                self._ledger.expect(gen)  # skipped when its row was written before
                 self.stats.submission(gen.body_sha256)
             self._scheduler.occupy([g.ends_at for g in self._generations.values()], now)
 
@@ -137,6 +148,17 @@ class Sandbox:
     # -- the API -----------------------------------------------------------------------
 
     async def _create(self, request: web.Request) -> web.StreamResponse:
+        client_request_id = request.headers.get(CLIENT_REQUEST_ID_HEADER)
+        if client_request_id is not None and not is_client_request_id(client_request_id):
+            client_request_id = None  # dropped without a word, exactly as the API does
+        response = await self._accept(request, client_request_id)
+        if client_request_id is not None and not response.prepared:
+            response.headers["x-client-request-id"] = client_request_id
+        return response
+
+    async def _accept(
+        self, request: web.Request, client_request_id: str | None
+    ) -> web.StreamResponse:
         if not _has_bearer(request):
             return self._error(request, 401, "Unauthorized: send Authorization: Bearer <key>")
         refused = self._refuse_submit(request)
@@ -159,8 +181,9 @@ class Sandbox:
         except InputError as exc:
             return self._error(request, 400, f"Body validation error: {exc.field}: {exc}")
 
-        gen = self._new_generation(model, body, images)
+        gen = self._new_generation(model, body, images, client_request_id)
         self._generations[gen.id] = gen
+        self._ledger.expect(gen)
         if self._store is not None:
             self._store.append(gen, self._wall_offset)  # before the client can hear of it
         self.stats.submission(gen.body_sha256)
@@ -183,7 +206,11 @@ class Sandbox:
         return None
 
     def _new_generation(
-        self, model: ModelInfo, body: dict[str, Any], images: dict[str, InputImage]
+        self,
+        model: ModelInfo,
+        body: dict[str, Any],
+        images: dict[str, InputImage],
+        client_request_id: str | None,
     ) -> Generation:
         config = self.config
         ratio = body.get("ratio", model.default_ratio)
@@ -218,6 +245,7 @@ class Sandbox:
             ends_at=ends_at,
             failure=FAILURE_MESSAGE if self._dice.fires("failed_generation") else None,
             placeholder=first.data is None and config.render == "full",
+            client_request_id=client_request_id,
         )
 
     async def _poll(self, request: web.Request) -> web.StreamResponse:
@@ -318,6 +346,32 @@ class Sandbox:
         await response.write(clip[start:end])
         await response.write_eof()
         return response
+
+    async def _logs(self, request: web.Request) -> web.StreamResponse:
+        self.stats.log_queries += 1
+        if not self.config.logs:
+            return self._error(request, 404, f"Cannot GET {LOGS_PATH} (sandbox knob logs=false)")
+        if not _has_bearer(request):
+            return self._error(request, 401, "Unauthorized: send Authorization: Bearer <key>")
+        now = self._now()
+        wait = self._log_rate.wait(now, self.config.log_rate, self.config.log_rate_window)
+        if wait is not None:
+            headers = {"Retry-After": str(wait)}
+            msg = f"Too Many Requests: over {self.config.log_rate} log queries per window"
+            return self._error(request, 429, msg, headers)
+        try:
+            query = parse_query(
+                {name: request.query.getall(name) for name in request.query},
+                self._clock.wall(),
+            )
+        except QueryError as exc:
+            return self._error(request, 400, f"Query validation error: {exc}")
+        self._ledger.settle(now, self.config.log_lag, self._wall_offset, self._failed)
+        return web.json_response(self._ledger.page(query))
+
+    def _failed(self, gen: Generation) -> bool:
+        # A render that fails after the row is written cannot change it: rows are final.
+        return gen.failure is not None or gen.render_key in self._render_failures
 
     # -- rendering -----------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ class Generation:
     ends_at: float
     failure: str | None  # set when the failed_generation fault doomed it
     placeholder: bool  # rendered from a generated frame (https image, offline)
+    client_request_id: str | None = None  # a valid X-Client-Request-Id sent with the POST
 
     def phase(self, now: float) -> Phase:
         """Return the phase at loop time `now`."""
@@ -117,6 +118,7 @@ class StateStore:
             "ends_at": gen.ends_at + wall_offset,
             "failure": gen.failure,
             "placeholder": gen.placeholder,
+            "client_request_id": gen.client_request_id,
             "job": {
                 "model": job.model, "width": job.width, "height": job.height,
                 "fps": job.fps, "duration": job.duration, "seed": job.seed,
@@ -154,6 +156,7 @@ class StateStore:
             ends_at=record["ends_at"] - wall_offset,
             failure=record["failure"],
             placeholder=record["placeholder"],
+            client_request_id=record.get("client_request_id"),  # absent in older folders
         )
 
     def _save_image(self, data: bytes) -> None:

@@ -19,6 +19,7 @@ class Stats:
         self.submissions = 0
         self.duplicate_submissions = 0
         self.polls = 0
+        self.log_queries = 0  # GET /v2/logs, refused ones too
         self.downloads = 0
         self.renders = 0
         self.render_cache_hits = 0
@@ -43,6 +44,7 @@ class Stats:
             "submissions": self.submissions,
             "duplicate_submissions": self.duplicate_submissions,
             "polls": self.polls,
+            "log_queries": self.log_queries,
             "downloads": self.downloads,
             "renders": self.renders,
             "render_cache_hits": self.render_cache_hits,
