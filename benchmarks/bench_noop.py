@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
 
+from runner.layout import spec_folder
 from runner.manifest import Manifest
 from runner.poster import ensure_poster, poster_path
 from runner.probe import probe
@@ -39,7 +40,7 @@ def build_finished(spec: Path, output_dir: Path, clip: Path) -> int:
     data = clip.read_bytes()
     size, digest = len(data), hashlib.sha256(data).hexdigest()
     facts = probe(clip).to_dict()
-    folder = output_dir / loaded.name
+    folder = spec_folder(output_dir, loaded.name, sandbox=loaded.sandbox)
     refs = {image.ref: f"images/{image.path.name}" for image in loaded.images.values()}
     poster = output_dir / "poster.jpg"
     ensure_poster(clip, poster)

@@ -9,7 +9,7 @@ from PIL import Image
 SPEC = """\
 version: 1
 name: {name}
-provider: sandbox
+provider: {provider}
 model: runway/gen4_turbo
 max_requests: {count}
 matrix:
@@ -26,12 +26,13 @@ output: "{output}"
 OUTPUT = "{{ seed // 1000 }}/seed-{{ seed }}.mp4"
 
 
-def write_spec(folder: Path, name: str, count: int) -> Path:
+def write_spec(folder: Path, name: str, count: int, *, provider: str = "sandbox") -> Path:
     """Write `<folder>/<name>.yaml` with `count` requests (seeds 1..count) and its image."""
     (folder / "images").mkdir(parents=True, exist_ok=True)
     image = folder / "images" / "frame.png"
     if not image.exists():
         Image.new("RGB", (64, 36), (90, 120, 160)).save(image)
     path = folder / f"{name}.yaml"
-    path.write_text(SPEC.format(name=name, count=count, output=OUTPUT), encoding="utf-8")
+    text = SPEC.format(name=name, count=count, output=OUTPUT, provider=provider)
+    path.write_text(text, encoding="utf-8")
     return path

@@ -55,6 +55,7 @@ from benchmarks.bench_noop import build_finished
 from benchmarks.bench_process import ChildRun, run_child
 from benchmarks.bench_sandbox import SandboxProcess, ServerKnobs
 from benchmarks.bench_specs import write_spec
+from runner.layout import spec_folder
 from runner.manifest import read_state
 from runner.sandbox.render import RenderJob, render_clip
 
@@ -163,7 +164,7 @@ class Bench:
                      None if median is None else median <= 0.1 * p.latency)
             self.row("2 polling", "p90 notice delay", notice["p90"], "s")
         if 4 in want:
-            self._cpu(server, out / "bench", child)
+            self._cpu(server, spec_folder(out, "bench", sandbox=True), child)
 
     def _cpu(self, server: SandboxProcess, folder: Path, child: ChildRun) -> None:
         """Scenario 4: the runner's CPU per generation, downloads subtracted."""

@@ -25,7 +25,15 @@ from typing import Any
 import av
 import httpx
 
-from runner.api import ApiClient, Created, GenStatus, OutcomeUnknown, Rejected, Retryable
+from runner.api import (
+    ApiClient,
+    CallFailed,
+    Created,
+    GenStatus,
+    OutcomeUnknown,
+    Rejected,
+    Retryable,
+)
 from runner.clock import Clock
 from runner.download import DownloadError, ExpiredUrl, download
 from runner.durable import fsync_dir, storage_error
@@ -43,6 +51,7 @@ from runner.request import IMAGE_REF_PREFIX, LocalImage, Request, materialize
 from runner.retry import GiveUp, Quota, RetryPolicy
 from runner.sidecar import render_sidecar, sidecar_for, write_sidecar
 from runner.store import Store, StoreError
+from runner.transport import OPENING
 
 NOT_FOUND_LIMIT = 3  # 404s on a poll tolerated (a replica lagging behind) before failing
 EMPTY_DONE_LIMIT = 3  # "completed" answers without a URL tolerated before failing
@@ -139,6 +148,7 @@ class Shared:
     abort: AuthError | StorageError | None = None  # 401/403, cannot write: nothing more sent
     posting: set[asyncio.Task[Any]] = field(default_factory=set)  # tasks awaiting a POST
     not_before: dict[str, float] = field(default_factory=dict)  # provider -> monotonic
+    send_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
 
     def stop_provider(self, provider: str, why: str) -> None:
         """Stop every further submission to `provider` for this run (a quota)."""
@@ -150,6 +160,13 @@ class Shared:
         """Wait until `provider`'s last Retry-After has passed (one 429 pauses all)."""
         while (delay := self.not_before.get(provider, 0.0) - self.clock.monotonic()) > 0:
             await self.clock.sleep(delay)
+
+    def sending(self, provider: str) -> asyncio.Semaphore:
+        """Return the slots for POSTs sent to `provider` and not yet answered."""
+        slots = self.send_slots.get(provider)
+        if slots is None:
+            slots = self.send_slots[provider] = asyncio.Semaphore(OPENING)
+        return slots
 
     def hold(self, provider: str, seconds: float) -> None:
         """Pause all of `provider`'s submissions for `seconds`."""
@@ -175,14 +192,32 @@ async def submit(shared: Shared, spec: SpecRun, request: Request) -> str | Resul
             return Result(Outcome.NOT_RUN, shared.stopped[request.provider])
         if shared.abort is not None:
             return Result(Outcome.NOT_RUN, str(shared.abort))
-        state = manifest.state.get(rid)
-        client_id = client_request_id(rid, (state.attempts if state is not None else 0) + 1)
-        manifest.record_submitting(request, spec.image_refs(request), client_request_id=client_id)
+        # Announce, send and hear back while holding one of the provider's few sending
+        # slots: a POST waiting for a connection is not yet announced, so a crash leaves
+        # an unknown outcome only for a request that really went out.
+        async with shared.sending(request.provider):
+            if request.provider in shared.stopped:
+                return Result(Outcome.NOT_RUN, shared.stopped[request.provider])
+            if shared.abort is not None:
+                return Result(Outcome.NOT_RUN, str(shared.abort))
+            state = manifest.state.get(rid)
+            client_id = client_request_id(rid, (state.attempts if state is not None else 0) + 1)
+            manifest.record_submitting(
+                request, spec.image_refs(request), client_request_id=client_id
+            )
+            try:
+                outcome: Created | CallFailed = await _post(
+                    shared, client, request.endpoint, body, client_id
+                )
+            except AuthError:
+                manifest.record_forgotten(rid, "refused by the API (401/403): nothing was created")
+                raise
+            except CallFailed as exc:
+                outcome = exc
         try:
-            created = await _post(shared, client, request.endpoint, body, client_id)
-        except AuthError:
-            manifest.record_forgotten(rid, "refused by the API (401/403): nothing was created")
-            raise
+            if isinstance(outcome, CallFailed):
+                raise outcome
+            created = outcome
         except Retryable as exc:
             decision = shared.policy.decide(attempt, exc.retry_after, shared.rng)
             if isinstance(decision, GiveUp):

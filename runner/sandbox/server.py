@@ -468,11 +468,18 @@ class Sandbox:
 
     @web.middleware
     async def _slow_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Delay API responses under the slow fault."""
-        if not request.path.startswith("/_sandbox/") and self._dice.fires("slow"):
+        """Delay API answers under the slow fault: the work is done, the answer is late.
+
+        A create is accepted (and billed) before the wait, as with a busy real API, so a
+        client that gives up or dies meanwhile leaves a generation it never heard of.
+        """
+        slow = not request.path.startswith("/_sandbox/") and self._dice.fires("slow")
+        response = await handler(request)
+        if slow:
             self.stats.faults_injected["slow"] += 1
-            await asyncio.sleep(self.config.slow_seconds)
-        return await handler(request)
+            if not response.prepared:  # a streamed download has already gone out
+                await asyncio.sleep(self.config.slow_seconds)
+        return response
 
     def _error(
         self,

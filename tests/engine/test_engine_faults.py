@@ -66,26 +66,56 @@ def test_503_and_poll_5xx_are_retried(
     assert stats["duplicate_submissions"] == 0
 
 
-def test_dropped_connection_after_accept_is_unknown_not_resubmitted(
+def test_dropped_connection_after_accept_is_found_in_the_usage_logs(
     sandbox: RunningSandbox, spec_factory: Callable[..., FakeSpec], tmp_path: Path
 ) -> None:
-    """A POST accepted then dropped is recorded unknown; later runs do not resubmit it."""
+    """A POST accepted then dropped is found by its client request id and collected."""
+    _faults(sandbox, drop_after_accept=FaultSpec(first=1))
+    spec = spec_factory([1, 2, 3])
+    summary = run_on_sandbox(spec, sandbox, tmp_path, concurrency=1)
+    assert summary.exit_code == 0 and summary.count("done") == 3
+    assert summary.submissions == 2  # the dropped one was found, not paid for by this run
+    stats = sandbox.stats()
+    assert stats["submissions"] == 3 and stats["duplicate_submissions"] == 0
+    assert stats["log_queries"] >= 1
+    (settled,) = [
+        r for r in read_state(folder_of(spec, tmp_path)).values() if r.client_request_id
+        and r.status == "done" and r.attempts == 1 and r.generation_id
+        and r.submitted_at and _evidence(folder_of(spec, tmp_path), r.id)
+    ]
+    _all_videos_verified(spec, tmp_path)
+
+
+def _evidence(folder: Path, rid: str) -> bool:
+    """Whether the manifest records that `rid`'s generation id came from the usage logs."""
+    import json
+
+    lines = (folder / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
+    return any(
+        (r := json.loads(line))["id"] == rid and r.get("evidence", {}).get("source")
+        == "usage logs" for line in lines
+    )
+
+
+def test_dropped_connection_without_usage_logs_stays_unknown(
+    sandbox: RunningSandbox, spec_factory: Callable[..., FakeSpec], tmp_path: Path
+) -> None:
+    """Without usage logs an accepted-then-dropped POST stays unknown and is not resent;
+    only the user's explicit choice resubmits it (and pays again)."""
+    sandbox.configure(logs=False)
     _faults(sandbox, drop_after_accept=FaultSpec(first=1))
     spec = spec_factory([1, 2, 3])
     summary = run_on_sandbox(spec, sandbox, tmp_path, concurrency=1)
     assert summary.exit_code == 1
-    assert summary.count("unknown") == 1
-    assert summary.count("done") == 2
+    assert summary.count("unknown") == 1 and summary.count("done") == 2
     unknown = next(r for r in summary.reports if r.outcome == "unknown")
     assert "may have started" in (unknown.reason or "")
+    assert "usage logs cannot be read" in (unknown.reason or "")
     assert sandbox.stats()["submissions"] == 3  # the server did accept it
-    # A second run reports it and sends nothing for it.
     again = run_on_sandbox(spec, sandbox, tmp_path)
-    assert again.exit_code == 1
-    assert again.count("unknown") == 1
+    assert again.exit_code == 1 and again.count("unknown") == 1
     assert sandbox.stats()["submissions"] == 3
     assert sandbox.stats()["duplicate_submissions"] == 0
-    # Only the user's explicit choice resubmits it (and pays again).
     chosen = run_on_sandbox(spec, sandbox, tmp_path, resubmit_unknown=True)
     assert chosen.exit_code == 0
     assert sandbox.stats()["duplicate_submissions"] == 1
