@@ -173,14 +173,16 @@ async def execute(
         options.regenerate_lost,
         materialize=options.pull,
     )
-    # A missing key stops the run before anything is written: decide once from what is
-    # on disk (read only), and resolve the keys of the providers that work calls.
-    preview = [
-        item
-        for spec, requests in specs
-        for item in _preview(spec, requests, options, folders, flags, inventory)
-    ]
-    _endpoints([w.request for w in preview if w.decision.calls_api], options, sandbox_url, environ)
+    # A missing key stops the run before anything is written, if the work needs it: then
+    # decide once from what is on disk (read only) whether it does.
+    if _missing_keys(specs, environ):
+        preview = [
+            item
+            for spec, requests in specs
+            for item in _preview(spec, requests, options, folders, flags, inventory)
+        ]
+        needed = [w.request for w in preview if w.decision.calls_api]
+        _endpoints(needed, options, sandbox_url, environ)
     try:
         for spec, requests in specs:
             runs.append((_open(spec, requests, options, clock, folders), requests))
@@ -207,7 +209,7 @@ async def execute(
         try:
             for spec_run, _ in runs:
                 if spec_run.lock is not None:
-                    spec_run.lock.flush()
+                    spec_run.lock.flush(final=True)
         finally:
             for spec_run, _ in runs:
                 spec_run.manifest.close()
@@ -221,6 +223,18 @@ async def execute(
     return RunSummary(
         tuple(reports), outcomes, started_at, elapsed, tuple(reporter.notes), tuple(unstored)
     )
+
+
+def _missing_keys(
+    specs: Sequence[tuple[LoadedSpecLike, Sequence[Request]]], environ: Mapping[str, str] | None
+) -> bool:
+    """Return whether a provider of the selection has no API key in the environment."""
+    for name in {r.provider for _, requests in specs for r in requests}:
+        try:
+            api_key(get_provider(name), dict(environ) if environ is not None else None)
+        except UsageError:
+            return True
+    return False
 
 
 def _folder(

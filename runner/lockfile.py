@@ -37,7 +37,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
@@ -84,13 +84,17 @@ class LockEntry:
     reason: str | None = None  # lost only
 
     def to_line(self) -> str:
-        """Return the entry as one canonical JSON line (None fields left out)."""
-        data = {k: v for k, v in asdict(self).items() if v is not None}
+        """Return the entry as one canonical JSON line (None, false and {} fields left out)."""
+        # Field by field, not dataclasses.asdict: its deep copy cost 0.4 ms a line.
+        data = {name: value for name in _FIELDS if (value := getattr(self, name)) is not None}
         if not data.get("seed_derived"):
             data.pop("seed_derived", None)
         if not data.get("images"):
             data.pop("images", None)
         return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
+
+
+_FIELDS = tuple(LockEntry.__dataclass_fields__)
 
 
 def entry_from_state(state: RequestState, lock_dir: Path) -> LockEntry | None:
@@ -280,8 +284,7 @@ class LockWriter:
             self._written = b""
         self._clock = clock
         self._mutex = threading.Lock()
-        # A lock git merged line by line (or an older layout) is put back in order.
-        self._dirty = bool(self._written) and self._written != render(self.entries.values())
+        self._dirty = False
         self._last_flush = float("-inf")
         self._last_cost = 0.0
 
@@ -304,10 +307,14 @@ class LockWriter:
         if self._dirty and self._clock() - self._last_flush >= FLUSH_SHARE * self._last_cost:
             self.flush()
 
-    def flush(self) -> None:
-        """Rewrite the file atomically if its content changed."""
+    def flush(self, *, final: bool = False) -> None:
+        """Rewrite the file atomically if its content changed.
+
+        `final` (the end of a run) also puts back in order a lock that git merged line by
+        line, so the committed file is canonical again.
+        """
         with self._mutex:
-            if not self._dirty:
+            if not (self._dirty or (final and self._written)):
                 return
             data = render(self.entries.values())
             self._dirty = False

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,27 +46,32 @@ def observe(
         entry = locked.get(request.id)
         facts = Facts(state=state, locked=entry)
         sha = facts.result_sha256
+        client_id = (state.client_request_id if state is not None else None) or (
+            entry.client_request_id if entry is not None else None
+        )
+        reconcilable = bool(
+            facts.status == "unknown" and client_id and has_usage_logs(request.provider)
+        )
         if sha is not None:
-            facts = _with_file(facts, request, folder, sha, seen)
-            facts = replace(facts, in_store=inventory is not None and sha in inventory)
+            check, moved_from = _with_file(facts, request, folder, sha, seen)
+            in_store = inventory is not None and sha in inventory
+            facts = Facts(state, entry, check, None, in_store, moved_from, reconcilable)
         elif state is None and entry is None:
             sidecar = _adoptable_sidecar(folder / request.output, request.id)
             if sidecar is not None:
                 seen.sidecars[request.id] = sidecar
-                facts = replace(facts, adopt_from="sidecar")
-        client_id = (state.client_request_id if state is not None else None) or (
-            entry.client_request_id if entry is not None else None
-        )
-        if facts.status == "unknown" and client_id and has_usage_logs(request.provider):
-            facts = replace(facts, reconcilable=True)
+                facts = Facts(adopt_from="sidecar")
+        elif reconcilable:
+            facts = Facts(state, entry, reconcilable=True)
         seen.facts[request.id] = facts
     return seen
 
 
 def _with_file(
     facts: Facts, request: Request, folder: Path, sha: str, seen: Observation
-) -> Facts:
-    """Check the file at the request's output path against the recorded bytes."""
+) -> tuple[FileCheck, str | None]:
+    """Check the file at the request's output path against the recorded bytes; return the
+    verdict and, when the recorded video sits verified at its old path, that path."""
     state = facts.state
     size = facts.locked.size if facts.locked is not None and facts.locked.state == "done" else None
     if size is None and state is not None:
@@ -88,7 +93,7 @@ def _with_file(
         old = state.output
         if old != request.output and _check(folder / old, sha, size, None) is FileCheck.MATCHES:
             moved_from = old
-    return replace(facts, file=check, moved_from=moved_from)
+    return check, moved_from
 
 
 def _check(path: Path, sha: str, size: int | None, mtime_ns: int | None) -> FileCheck:

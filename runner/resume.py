@@ -9,7 +9,7 @@ needs no API call at once, under the spec's lock:
     submit    forget what an earlier attempt recorded (the user asked for it again)
     collect   a done/failed request goes back to pending (its generation is polled for a
               fresh URL), a request known only from the lock file enters the manifest
-    restore, reconcile, report   a lock-only record enters the manifest first
+    restore, reconcile           a lock-only record enters the manifest first
 
 The rest (submit, collect, restore, reconcile) is the workers' (`runner.engine`).
 """
@@ -112,8 +112,10 @@ def _apply(item: Work, sidecars: Mapping[str, Mapping[str, Any]]) -> None:
         manifest.record_adopted(adopted, "sidecar" if facts.adopt_from == "sidecar" else "lock")
         write_sidecar(spec_run.folder / request.output, sidecar_for(manifest.state[request.id]))
         return
-    if state is None and facts.locked is not None:
-        # Known only from the lock file (a fresh clone): the manifest takes it over first.
+    needs_record = action in (Action.COLLECT, Action.RESTORE, Action.RECONCILE)
+    if state is None and facts.locked is not None and needs_record:
+        # Known only from the lock file (a fresh clone), and the work reads the manifest:
+        # it takes the request over first. A `stored` one stays in the lock alone.
         manifest.record_adopted(_from_lock(spec_run, request, facts), "lock")
         state = manifest.state[request.id]
     if action == Action.SKIP and state is not None and state.status == "done":
