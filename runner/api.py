@@ -74,10 +74,16 @@ class Retryable(CallFailed):
     """Safe to send again, after `retry_after` seconds if the server asked for a wait."""
 
     def __init__(
-        self, message: str, status: int | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+        *,
+        unreachable: bool = False,
     ) -> None:
         super().__init__(message, status)
         self.retry_after = retry_after
+        self.unreachable = unreachable  # no connection could be made at all
 
 
 class OutcomeUnknown(CallFailed):
@@ -263,7 +269,8 @@ class ApiClient:
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # Never left this machine: no server can have acted on it.
             msg = f"could not connect to {self.base_url}: {self._describe(exc)}"
-            raise Retryable(msg) from exc
+            unreachable = not isinstance(exc, httpx.PoolTimeout)
+            raise Retryable(msg, unreachable=unreachable) from exc
         except httpx.TransportError as exc:
             msg = (
                 f"the request was sent but no answer came ({self._describe(exc)}); "
@@ -295,7 +302,8 @@ class ApiClient:
         except httpx.TransportError as exc:
             # A GET changes nothing on the server: any transport failure is retryable.
             msg = f"poll of {self.base_url} failed: {self._describe(exc)}"
-            raise Retryable(msg) from exc
+            unreachable = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+            raise Retryable(msg, unreachable=unreachable) from exc
         status = response.status_code
         if 200 <= status < 300:
             try:

@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from runner.durable import read_regular
 from runner.errors import UsageError
 
 CONFIG_FILE = "runner.toml"
 STORE_ENV = "RUNNER_STORE"
 KNOWN_KEYS = frozenset({"store"})
+MAX_CONFIG = 1 << 16  # bytes: a few settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +54,7 @@ def load_settings(paths: Sequence[Path]) -> Settings:
     if path is None:
         return Settings()
     try:
-        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] = tomllib.loads(read_regular(path, MAX_CONFIG).decode("utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         msg = f"{path}: cannot read the project config ({exc}) — fix or remove it"
         raise UsageError(msg) from None

@@ -12,12 +12,39 @@ import errno
 import os
 import re
 import secrets
+import stat
 from pathlib import Path
 
 from runner.errors import StorageError
 
 PART_SUFFIX = ".part"  # temporary files; never taken for finished ones, cleaned on start
 _PART_NAME = re.compile(r".+\.[0-9a-f]{8}\.part")  # what temp_name makes, and nothing else
+
+
+class NotRegular(OSError):
+    """Raised by `read_regular` for a FIFO, a device, a folder: not a file to read."""
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """Return the bytes of the regular file at `path`, reading at most `limit` + 1 bytes.
+
+    A spec folder may hold a FIFO (reading blocks forever) or a link to /dev/zero
+    (reading never ends): the file is opened without blocking and checked with fstat
+    before a byte is read, and the read is bounded whatever the file claims to be.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            msg = f"{path} is not a regular file"
+            raise NotRegular(errno.EINVAL, msg)
+        chunks: list[bytes] = []
+        left = limit + 1
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(folder: Path) -> None:

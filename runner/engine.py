@@ -44,6 +44,7 @@ from runner.lockfile import LockWriter, read_lock
 from runner.loopback import is_loopback_url
 from runner.manifest import Manifest, parse_ts, read_state
 from runner.observe import observe
+from runner.ownership import check_owner, claim
 from runner.polling import PollScheduler, PollSettings
 from runner.progress import Reporter, SilentReporter, Tally
 from runner.providers import api_key, get_provider, has_usage_logs
@@ -288,12 +289,18 @@ def _open(
 ) -> SpecRun:
     """Lock one spec's folder, open its manifest and (for paid providers) its lock file."""
     folder, lockfile = _folder(spec, requests, options, folders)
+    found = getattr(spec, "path", None)
+    spec_path = found if isinstance(found, Path) and spec.name not in (folders or {}) else None
+    if spec_path is not None:
+        check_owner(folder, spec_path, spec.display)
     refuse_escaping_outputs(folder, requests, spec.display)
     lock = LockWriter(lockfile) if lockfile is not None else None
     manifest = Manifest.open(folder, clock=clock)
+    if spec_path is not None:
+        claim(folder, spec_path)  # under the folder's run lock
     if lock is not None:
         for state in manifest.state.values():  # a crash may have left the lock behind
-            lock.put(state)
+            lock.put(state, catch_up=True)
         manifest.observe(_follow(manifest, lock))
     store = None if lockfile is None else options.store  # the store keeps paid videos only
     return SpecRun(spec.name, spec.display, folder, manifest, spec.images, lock=lock, store=store)
@@ -307,6 +314,8 @@ def _follow(manifest: Manifest, lock: LockWriter) -> Callable[[set[str]], None]:
             state = manifest.state.get(rid)
             if state is not None:
                 lock.put(state)
+            else:
+                lock.forget(rid)  # not sent after all (a refused POST), or --force
         lock.maybe_flush()
 
     return follow
@@ -366,6 +375,27 @@ def refuse_escaping_outputs(folder: Path, requests: Sequence[Request], display: 
                 "another --output-dir"
             )
             raise UsageError(msg)
+        # Found now, not after paying: a video that can never be written.
+        blocker = _blocking_path(folder, request.output)
+        if blocker is not None:
+            msg = (
+                f"{display}: output {request.output!r} cannot be written: {blocker} — move "
+                "it away (or change the output template) and run again"
+            )
+            raise UsageError(msg)
+
+
+def _blocking_path(folder: Path, output: str) -> str | None:
+    """Return what on disk stops a video from being written at `output`, if anything."""
+    target = folder / output
+    if target.is_dir() and not target.is_symlink():
+        return f"{target} is a folder"
+    parent = target.parent
+    while parent != folder and not parent.exists():
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        return f"{parent} is a file, not a folder"
+    return None
 
 
 def write_gallery(folder: Path) -> Path:
@@ -654,11 +684,14 @@ def run(
     `sandbox` swaps every provider for the embedded emulator; without `--base-url` it is
     started in this process (fast defaults) and spoken to over real loopback HTTP.
     """
-    from runner.planning import select
+    from runner.planning import refuse_empty_selection, select
     from runner.spec import load_specs
 
     specs = load_specs(list(paths), provider_override="sandbox" if sandbox else None)
     chosen = [(spec, list(select(spec.requests, list(only)))) for spec in specs]
+    refuse_empty_selection(
+        [r for spec in specs for r in spec.requests], list(only), sum(len(c) for _, c in chosen)
+    )
     needs_sandbox = options.base_url is None and any(
         get_provider(r.provider).base_url is None for _, requests in chosen for r in requests
     )

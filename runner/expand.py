@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from runner.identity import canonical_json, derive_seed, request_id
 from runner.images import ImageProblem, ImageResolver
+from runner.layout import fold, output_clashes
 from runner.matrix import Combination, MatrixError, MatrixTooLarge, expand
 from runner.models import ModelInfo
 from runner.request import LocalImage, Request
@@ -51,7 +51,7 @@ class Job:
 
     name: str
     path: DocPath  # ("jobs", name) or () for the implicit job
-    provider: str
+    provider: str  # where requests go (the sandbox under --sandbox)
     model: ModelInfo
     model_path: DocPath
     vars: dict[str, Any]
@@ -59,6 +59,10 @@ class Job:
     output: tuple[str, DocPath] | None
     matrix: Mapping[str, Any] | None
     matrix_path: DocPath
+    # The provider the spec names: derived seeds come from it, so a --sandbox try-out
+    # sends the very seed the real run will (only where a request goes changes its id).
+    declared_provider: str = ""
+    var_paths: Mapping[str, DocPath] = field(default_factory=dict)  # where each var was written
 
 
 # --------------------------------------------------------------------------- expansion
@@ -78,6 +82,7 @@ class Expander:
         self.requests: list[Request] = []
         self.by_id: dict[str, tuple[str, Mapping[str, Any]]] = {}
         self.by_output: dict[str, tuple[str, Mapping[str, Any]]] = {}
+        self.output_sites: dict[str, DocPath] = {}  # where each output path was written
         self.validators: dict[str, BodyValidator] = {}
 
     def run(self) -> None:
@@ -100,6 +105,14 @@ class Expander:
                 continue
             left -= len(combos)
             _JobExpander(self, job).run(combos)
+        self._refuse_clashes()
+
+    def _refuse_clashes(self) -> None:
+        """Refuse outputs that clash with each other's folders or the runner's own files."""
+        outputs = [request.output for request in self.requests]
+        for index, problem in sorted(output_clashes(outputs).items()):
+            output = outputs[index]
+            self.spec.at(self.output_sites[output], f"output path {short(output)} {problem}")
 
     def validator(self, model: ModelInfo) -> BodyValidator:
         found = self.validators.get(model.schema_file)
@@ -120,11 +133,12 @@ class _JobExpander:
         self.model_params = frozenset(job.model.params) - {"model"}
         self.image_fields = frozenset(job.model.image_fields)
         self.base_context = {**job.vars, "job": job.name, "spec": parent.name}
+        self.broken = False  # a params template does not compile
+        self.var_templates = self._compile_vars()
         self.validator = parent.validator(job.model)
         # Where to point when a parameter is missing: the params mapping, else the job.
         written = [p for p in ((*job.path, "params"), ("params",)) if p in parent.spec.doc.values]
         self.params_origin: DocPath = written[0] if written else job.path
-        self.broken = False  # a params template does not compile
         self.output_broken = False
         self.params: list[tuple[str, Any, DocPath]] = []
         for key, (raw, origin) in job.params.items():
@@ -139,6 +153,39 @@ class _JobExpander:
             except TemplateProblem as exc:
                 self.spec.at(origin, f"output: {exc}")
                 self.output_broken = True
+
+    def _compile_vars(self) -> list[tuple[str, Any, DocPath]]:
+        """Compile the vars that are templates; return them in the order they render in.
+
+        A var may read matrix values and other vars (`shot: "{{ subject }} at dawn"`); it
+        is rendered per request before the params, after the vars it reads. A cycle is
+        refused: literal braces must never reach a paid body.
+        """
+        compiled: dict[str, tuple[Any, DocPath]] = {}
+        for name, raw in self.job.vars.items():
+            origin = self.job.var_paths.get(name, ("vars", name))
+            tree = self._compile_tree(raw, origin)
+            if tree is not None and not _is_constant(tree):
+                compiled[name] = (tree, origin)
+        reads = {name: _names_in(tree) & set(compiled) for name, (tree, _) in compiled.items()}
+        ordered: list[tuple[str, Any, DocPath]] = []
+        done: set[str] = set()
+        while len(done) < len(compiled):
+            ready = [n for n in compiled if n not in done and reads[n] <= done]
+            if not ready:
+                for name in sorted(set(compiled) - done):
+                    others = ", ".join(sorted(reads[name] - done))
+                    self.spec.at(
+                        compiled[name][1],
+                        f"vars.{name} reads {others}, which reads it back — a var cannot "
+                        "depend on itself; write one of them out",
+                    )
+                self.broken = True
+                return []
+            for name in ready:
+                done.add(name)
+                ordered.append((name, *compiled[name]))
+        return ordered
 
     def _compile_tree(self, raw: Any, origin: DocPath) -> Any:
         """Compile every string in a params value; None when a template is broken."""
@@ -187,12 +234,24 @@ class _JobExpander:
         return keys
 
     def _request(self, combo: Combination) -> Request | None:
+        if any(isinstance(v, float) for v in combo.values.values()):
+            # `seed: [1.0, 1e3]` are the seeds 1 and 1000 everywhere: in the body (which
+            # the API reads as integers), the output path and the recorded matrix.
+            combo = Combination({k: _normalize(v) for k, v in combo.values.items()}, combo.origins)
         values = combo.values
         context = self.base_context.copy()
         context.update(values)
         context["matrix"] = values
-        body = self.fixed.copy()
         render = self.parent.renderer.render
+        for name, compiled, origin in self.var_templates:
+            if name in values:
+                continue  # a matrix value of the same name wins, as for plain vars
+            try:
+                context[name] = _normalize(_map_templates(compiled, lambda t: render(t, context)))
+            except TemplateProblem as exc:
+                self.spec.at(origin, f"{dotted(origin)}: {exc}")
+                return None
+        body = self.fixed.copy()
         failed: set[str] = set()  # keys already reported; their other problems would repeat
         for key, compiled, origin in self.dynamic:
             try:
@@ -219,7 +278,8 @@ class _JobExpander:
         provider, model, endpoint = self.job.provider, self.model.name, self.model.endpoint
         seed_derived = "seed" not in body
         if seed_derived:
-            body["seed"] = derive_seed(provider, model, endpoint, body)
+            declared = self.job.declared_provider or provider
+            body["seed"] = derive_seed(declared, model, endpoint, body)
         issues = [i for i in self.validator.check(body) if not failed.intersection(i.keys)]
         if issues or failed:
             origins = self._origins(combo)
@@ -301,7 +361,7 @@ class _JobExpander:
             return False
         # Caseless and normalisation-insensitive (NFD(casefold(NFD))): on macOS and Windows
         # "Café.mp4" (NFC) and "cafe\u0301.mp4" (NFD) name one file.
-        folded = unicodedata.normalize("NFD", unicodedata.normalize("NFD", output).casefold())
+        folded = fold(output)
         other = self.parent.by_output.get(folded)
         if other is not None:
             origin = self.output[1] if self.output else self.job.matrix_path
@@ -313,6 +373,8 @@ class _JobExpander:
             return False
         self.parent.by_id[rid] = here
         self.parent.by_output[folded] = here
+        default_site = self.job.matrix_path if combo.values else self.job.path
+        self.parent.output_sites[output] = self.output[1] if self.output else default_site
         return True
 
 
@@ -330,6 +392,17 @@ def _map_strings(value: Any, func: Any) -> Any:
     if isinstance(value, dict):
         return {k: _map_strings(v, func) for k, v in value.items()}
     return value
+
+
+def _names_in(value: Any) -> set[str]:
+    """Return the variables every template inside a compiled value reads."""
+    if isinstance(value, Template):
+        return set(value.names)
+    if isinstance(value, list):
+        return set().union(*(_names_in(v) for v in value)) if value else set()
+    if isinstance(value, dict):
+        return set().union(*(_names_in(v) for v in value.values())) if value else set()
+    return set()
 
 
 def _is_constant(value: Any) -> bool:

@@ -51,6 +51,7 @@ from runner.gallery_layout import (
     value_of,
 )
 from runner.layout import spec_folder
+from runner.ownership import check_owner
 from runner.repro_names import REPRO_DIR
 
 __all__ = [
@@ -101,6 +102,8 @@ def build_galleries(
 
     specs = load_specs(list(paths), provider_override="sandbox" if sandbox else None)
     folders = [spec_folder(output_root, spec.name, sandbox=spec.sandbox) for spec in specs]
+    for spec, folder in zip(specs, folders, strict=True):
+        check_owner(folder, spec.path, spec.display)
     collected = [items_for(folder) for folder in folders]
     check_axes(collected, rows, cols)
     builds = []

@@ -33,6 +33,9 @@ from runner.request import LocalImage
 MAX_DATA_URI = 5_000_000  # characters of the data: URI (Runway: 5 MB)
 MAX_URL = 2048  # characters of an https URL (Runway's limit)
 MIN_RATIO, MAX_RATIO = 0.5, 2.0  # width / height, from the API docs
+# Pixels an input image may have: Pillow's own guard against decompression bombs (an
+# 8K frame is 33 MP). The sandbox refuses the same, as a provider would a huge upload.
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 MIME_BY_FORMAT = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):")
@@ -219,17 +222,28 @@ def _checked(data: bytes, path: Path, label: str, *, keep_bytes: bool) -> LocalI
     """Check that `data` is a usable image and return it as a `LocalImage`."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # sized below
             with Image.open(io.BytesIO(data)) as img:
                 fmt = img.format or ""
                 width, height = img.size
-                img.verify()
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+                if width * height <= MAX_PIXELS:
+                    img.verify()
+    except Image.DecompressionBombError:
+        msg = f"{label} has over {2 * MAX_PIXELS / 1e6:.0f} megapixels — scale it down"
+        raise ImageProblem(msg) from None
+    except UnidentifiedImageError:
         msg = f"{label} is not an image Pillow can read — use a PNG, JPEG or WebP file"
         raise ImageProblem(msg) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         msg = f"{label} is a damaged image ({exc}) — re-export it"
         raise ImageProblem(msg) from None
+    if width * height > MAX_PIXELS:
+        msg = (
+            f"{label} is {width}x{height} ({width * height / 1e6:.1f} megapixels); the limit "
+            f"is {MAX_PIXELS / 1e6:.1f} megapixels — scale it down (the videos are at most "
+            "1584 px wide)"
+        )
+        raise ImageProblem(msg)
     mime = MIME_BY_FORMAT.get(fmt)
     if mime is None:
         msg = f"{label} is a {fmt or 'unknown'} image — the API takes PNG, JPEG or WebP; convert it"

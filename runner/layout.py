@@ -21,7 +21,12 @@ videos by content, and everything it gives back lands at the paths named here.
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
+
+from runner.errors import UsageError
 
 DEFAULT_ROOT = Path("outputs")
 SANDBOX_DIR = "_sandbox"  # spec names start with a letter or digit, so this never clashes
@@ -45,9 +50,18 @@ RUNNER_FILES = frozenset(
 def spec_folder(root: Path, name: str, *, sandbox: bool) -> Path:
     """Return the folder of spec `name`: sandbox results always under `<root>/_sandbox/`.
 
-    Whatever `--output-dir` says, emulator videos never land beside (or over) paid ones.
+    Whatever `--output-dir` says, emulator videos never land beside (or over) paid ones,
+    and paid ones never inside a sandbox tree, where they would pass for emulator output.
     """
-    return root / SANDBOX_DIR / name if sandbox else root / name
+    if sandbox:
+        return root / SANDBOX_DIR / name
+    if is_sandbox_root(root) or any(part == SANDBOX_DIR for part in root.parts):
+        msg = (
+            f"--output-dir {root} is inside a sandbox tree ({SANDBOX_DIR}/), which holds "
+            "emulator results only — give the root of the output tree (e.g. outputs)"
+        )
+        raise UsageError(msg)
+    return root / name
 
 
 def is_sandbox_root(root: Path) -> bool:
@@ -89,3 +103,63 @@ def is_reproduction_name(name: str) -> bool:
     head, infix, tail = name.rpartition(REPRO_INFIX)
     digits = tail.partition(".")[0]
     return bool(infix and head and digits.isdigit())
+
+
+def output_clashes(outputs: Sequence[str]) -> dict[int, str]:
+    """Return, by index, why an output path cannot coexist with the others or the runner's
+    own files (checked before anything is paid for: such a video could never be written).
+
+    Paths are compared caselessly and after Unicode normalisation, as macOS and Windows
+    would: a video path that is also another's folder (`x.mp4` and `x.mp4/y.mp4`), a
+    folder named like another video's sidecar (`a.mp4` and `a.json/b.mp4`), a path
+    through the runner's files (`manifest.jsonl/b.mp4`), or a name the runner keeps for
+    reproductions (`a.repro-1.mp4`).
+    """
+    files: dict[str, str] = {}
+    folders: dict[str, str] = {}
+    for output in outputs:
+        for path in files_of(output):
+            files.setdefault(fold(path), output)
+        parts = output.split("/")
+        for depth in range(1, len(parts)):
+            folders.setdefault(fold("/".join(parts[:depth])), output)
+    clashes: dict[int, str] = {}
+    for index, output in enumerate(outputs):
+        parts = output.split("/")
+        name = parts[-1]
+        if parts[0] in RUNNER_FILES or fold(parts[0]) in _RUNNER_FOLDED:
+            clashes[index] = f"runs through the runner's own {parts[0]!r} — choose another name"
+        elif is_reproduction_name(name):
+            clashes[index] = (
+                f"is named like a reproduction ({REPRO_INFIX}N) — that name is kept for "
+                "`runner reproduce`; rename it"
+            )
+        elif any(_PART.fullmatch(part) for part in parts):
+            clashes[index] = "is named like one of the runner's temporary .part files — rename it"
+        else:
+            for path, what in ((output, "is"), (str(PurePosixPath(output).with_suffix(
+                    SIDECAR_SUFFIX)), "has a sidecar that is")):
+                other = folders.get(fold(path))
+                if other is not None:
+                    clashes[index] = f"{what} also a folder of {other!r} — rename one of them"
+                    break
+            else:
+                for depth in range(1, len(parts)):
+                    folder = "/".join(parts[:depth])
+                    other = files.get(fold(folder))
+                    if other is not None and other != output:
+                        clashes[index] = (
+                            f"runs through {folder!r}, a file of {other!r} (a video or its "
+                            "sidecar) — rename one of them"
+                        )
+                        break
+    return clashes
+
+
+def fold(path: str) -> str:
+    """Return a path as caseless, normalisation-blind file systems see it."""
+    return unicodedata.normalize("NFD", unicodedata.normalize("NFD", path).casefold())
+
+
+_RUNNER_FOLDED = frozenset(fold(name) for name in RUNNER_FILES)
+_PART = re.compile(r".+\.[0-9a-f]{8}" + re.escape(PART_SUFFIX))

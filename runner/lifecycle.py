@@ -53,6 +53,7 @@ from runner.sidecar import render_sidecar, sidecar_for, write_sidecar
 from runner.store import Store, StoreError
 from runner.transport import OPENING
 
+UNREACHABLE_LIMIT = 3  # refused connections, with no answer yet, that stop a provider
 NOT_FOUND_LIMIT = 3  # 404s on a poll tolerated (a replica lagging behind) before failing
 EMPTY_DONE_LIMIT = 3  # "completed" answers without a URL tolerated before failing
 # Images up to this size are read and base64-encoded on the event loop (~0.1 ms): the
@@ -149,6 +150,8 @@ class Shared:
     posting: set[asyncio.Task[Any]] = field(default_factory=set)  # tasks awaiting a POST
     not_before: dict[str, float] = field(default_factory=dict)  # provider -> monotonic
     send_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+    answered: set[str] = field(default_factory=set)  # providers that answered this run
+    connect_failures: dict[str, int] = field(default_factory=dict)
 
     def stop_provider(self, provider: str, why: str) -> None:
         """Stop every further submission to `provider` for this run (a quota)."""
@@ -160,6 +163,29 @@ class Shared:
         """Wait until `provider`'s last Retry-After has passed (one 429 pauses all)."""
         while (delay := self.not_before.get(provider, 0.0) - self.clock.monotonic()) > 0:
             await self.clock.sleep(delay)
+
+    def reached(self, provider: str) -> None:
+        """Note that `provider` answered: later connect errors are hiccups, not absence."""
+        self.answered.add(provider)
+
+    def cannot_connect(self, provider: str, message: str) -> bool:
+        """Count a connection `provider` refused; True once it has stopped the provider.
+
+        A provider that never answered this run and refused UNREACHABLE_LIMIT connections
+        is not there (a closed port, a wrong --base-url, no network): waiting out eight
+        backoffs per request would cost 200 requests most of an hour for nothing.
+        """
+        if provider in self.answered:
+            return False
+        count = self.connect_failures[provider] = self.connect_failures.get(provider, 0) + 1
+        if count >= UNREACHABLE_LIMIT and provider not in self.stopped:
+            why = (
+                f"{provider} cannot be reached ({message}); nothing more is sent to it this "
+                "run and its requests stay as they were — check --base-url or the network, "
+                "then run the same command again"
+            )
+            self.stop_provider(provider, why)
+        return provider in self.stopped
 
     def sending(self, provider: str) -> asyncio.Semaphore:
         """Return the slots for POSTs sent to `provider` and not yet answered."""
@@ -214,11 +240,16 @@ async def submit(shared: Shared, spec: SpecRun, request: Request) -> str | Resul
                 raise
             except CallFailed as exc:
                 outcome = exc
+        if not (isinstance(outcome, Retryable) and outcome.unreachable):
+            shared.reached(request.provider)
         try:
             if isinstance(outcome, CallFailed):
                 raise outcome
             created = outcome
         except Retryable as exc:
+            if exc.unreachable and shared.cannot_connect(request.provider, exc.message):
+                manifest.record_forgotten(rid, f"not sent: {exc.message}")
+                return Result(Outcome.NOT_RUN, shared.stopped[request.provider])
             decision = shared.policy.decide(attempt, exc.retry_after, shared.rng)
             if isinstance(decision, GiveUp):
                 reason = f"not accepted after {decision.attempts} attempts: {exc.message}"
@@ -398,7 +429,12 @@ async def collect(
         st.polls += 1
         try:
             generation = await client.fetch(request.endpoint, generation_id)
+            shared.reached(request.provider)
         except Retryable as exc:
+            if exc.unreachable and shared.cannot_connect(request.provider, exc.message):
+                return Result(Outcome.NOT_RUN, shared.stopped[request.provider])  # pending
+            if not exc.unreachable:
+                shared.reached(request.provider)
             st.last_seen = f"unreachable ({exc.message})"
             if exc.retry_after is not None:
                 await shared.clock.sleep(min(exc.retry_after, shared.poll.ceiling))

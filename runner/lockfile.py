@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
-from runner.durable import write_atomic
+from runner.durable import read_regular, write_atomic
 from runner.errors import Problem, SpecError
 from runner.manifest import RequestState
 
@@ -52,6 +52,7 @@ HEADER = (
 )
 GITATTRIBUTES_RULES = ("*.yaml.lock merge=union", "*.yml.lock merge=union")
 CONFLICT_MARKERS = ("<<<<<<<", "=======", ">>>>>>>", "|||||||")
+MAX_LOCK_BYTES = 2_000_000_000  # a million requests' lines fit; anything bigger is not a lock
 FLUSH_SHARE = 10  # rewrite at most once per 10x the last rewrite's duration (<= 10% of time)
 
 LockState = Literal["done", "pending", "unknown", "lost"]
@@ -190,15 +191,18 @@ def read_lock(path: Path) -> dict[str, LockEntry]:
     unreadable lock: paid results must never be guessed at.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        data = read_regular(path, MAX_LOCK_BYTES)
+        text = data.decode("utf-8")
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError) as exc:
         _fail(path, 1, f"cannot read the lock file ({exc}) — restore it from git")
+    if len(data) > MAX_LOCK_BYTES:
+        _fail(path, 1, f"the lock file is over {MAX_LOCK_BYTES:,} bytes — is it a lock file?")
     entries: dict[str, LockEntry] = {}
     lines: dict[str, int] = {}
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
+    for lineno, written in enumerate(text.splitlines(), 1):
+        line = written.strip()
         if not line or line.startswith("#"):
             continue
         if line.startswith(CONFLICT_MARKERS):
@@ -288,12 +292,34 @@ class LockWriter:
         self._last_flush = float("-inf")
         self._last_cost = 0.0
 
-    def put(self, state: RequestState) -> None:
-        """Take a request's new manifest state (ignored when nothing was paid)."""
+    def put(self, state: RequestState, *, catch_up: bool = False) -> None:
+        """Take a request's new manifest state (ignored when nothing was paid).
+
+        `catch_up` (a run bringing the lock up to date from a manifest it did not just
+        write): a done line in the lock is newer than a manifest that has less, as when
+        a restored cache predates the lock a teammate committed, so it is kept.
+        """
         entry = entry_from_state(state, self.path.parent)
         with self._mutex:
-            if entry is not None and self.entries.get(state.id) != entry:
+            held = self.entries.get(state.id)
+            if catch_up and held is not None and held.state == "done" and (
+                entry is None or entry.state != "done"
+            ):
+                return
+            if entry is not None and held != entry:
                 self.entries[state.id] = entry
+                self._dirty = True
+
+    def forget(self, rid: str) -> None:
+        """Drop the line of a request the manifest forgot, unless it records a video.
+
+        A POST refused without effect leaves nothing paid; a done (or lost) result stays
+        until a new one replaces it (`--force` regenerates, and may not get that far).
+        """
+        with self._mutex:
+            entry = self.entries.get(rid)
+            if entry is not None and entry.state in ("pending", "unknown"):
+                del self.entries[rid]
                 self._dirty = True
 
     def remove(self, rid: str) -> None:
@@ -318,8 +344,8 @@ class LockWriter:
                 return
             data = render(self.entries.values())
             self._dirty = False
-        if data == self._written:
-            return
+        if data == self._written or (not self.entries and not self._written):
+            return  # unchanged, or nothing paid yet: no lock file for an empty record
         started = self._clock()
         creating = not self.path.exists()
         write_atomic(self.path, data)

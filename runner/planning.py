@@ -23,6 +23,7 @@ from runner.layout import lockfile_of, spec_folder
 from runner.lockfile import LockEntry, read_lock
 from runner.manifest import RequestState, read_state
 from runner.observe import observe
+from runner.ownership import check_owner
 from runner.providers import has_usage_logs
 from runner.request import Request
 from runner.spec import LoadedSpec
@@ -75,6 +76,33 @@ def select(requests: Sequence[Request], only: Sequence[tuple[str, str] | str]) -
             raise UsageError(msg)
         wanted.setdefault(key, set()).add(value)
     return [r for r in requests if all(_matches(r, key, values) for key, values in wanted.items())]
+
+
+def refuse_empty_selection(
+    requests: Sequence[Request], only: Sequence[tuple[str, str] | str], chosen: int
+) -> None:
+    """Raise `UsageError` when `--only` was given and matched no request at all."""
+    pairs = parse_only(only)
+    if not pairs or chosen:
+        return
+    shown = " ".join(f"--only {key}={value}" for key, value in pairs)
+    hints = []
+    for key in dict.fromkeys(key for key, _ in pairs):
+        values = sorted({_as_text(v) for r in requests for v in _values_of(r, key)})
+        if values:
+            more = ", …" if len(values) > 8 else ""
+            hints.append(f"{key} takes {', '.join(values[:8])}{more}")
+    msg = f"{shown} matches no request — " + ("; ".join(hints) or "check the values")
+    raise UsageError(msg)
+
+
+def _values_of(request: Request, key: str) -> list[Any]:
+    if key == "job":
+        return [request.job]
+    if key == "id":
+        return [request.id]
+    found = [request.matrix[key]] if key in request.matrix else []
+    return found + ([request.body[key]] if key in request.body else [])
 
 
 def _matches(request: Request, key: str, values: set[str]) -> bool:
@@ -215,6 +243,7 @@ class SpecRecords:
 def records_of(spec: LoadedSpec, output_root: Path) -> SpecRecords:
     """Read one spec's manifest and lock file (no lock taken, no API call)."""
     folder = spec_folder(output_root, spec.name, sandbox=spec.sandbox)
+    check_owner(folder, spec.path, spec.display)
     locked = {} if spec.sandbox else read_lock(lockfile_of(spec.path))
     return SpecRecords(folder, read_state(folder), locked)
 
@@ -238,6 +267,7 @@ def build_plan(
     """
     entries: list[PlanEntry] = []
     summaries: list[Mapping[str, Any]] = []
+    chosen_total = 0
     for spec in specs:
         records = records_of(spec, output_root)
         folder = records.folder
@@ -253,6 +283,7 @@ def build_plan(
             }
         )
         chosen = select(spec.requests, only) if only else list(spec.requests)
+        chosen_total += len(chosen)
         seen = observe(
             chosen, folder, records.states, records.locked,
             inventory=inventory, has_usage_logs=has_usage_logs,
@@ -262,6 +293,7 @@ def build_plan(
             decision = decide(seen.facts[request.id], flags)
             entries.append(_entry(spec, request, decision, prefix, made_by))
         entries.extend(orphans(spec, records))
+    refuse_empty_selection([r for s in specs for r in s.requests], only, chosen_total)
     return Plan(tuple(entries), tuple(summaries))
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.durable import NotRegular, read_regular
 from runner.errors import Problem, SpecError, UsageError
 from runner.expand import DEFAULT_JOB, Expander, Job
 from runner.models import catalog, get_model
@@ -120,6 +121,9 @@ def discover(paths: Sequence[Path]) -> list[tuple[Path, str]]:
             candidates = [(given / rel, str(given / rel)) for rel in inside]
         elif given.is_file():
             candidates = [(given, str(given))]
+        elif given.exists():
+            msg = f"{given} is not a regular file (a pipe, a device?) — point at a spec file"
+            raise UsageError(msg)
         else:
             msg = f"no such spec file or folder: {given} — check the path"
             raise UsageError(msg)
@@ -237,18 +241,23 @@ class _SpecFile:
 
     def _read(self) -> str:
         try:
-            size = self.path.stat().st_size
-            if size > MAX_SPEC_BYTES:
-                self.problem(
-                    Mark(1, 1),
-                    f"the spec is {size:,} bytes; the limit is {MAX_SPEC_BYTES:,} — "
-                    "split it into several specs",
-                )
-                raise _Stop
-            raw = self.path.read_bytes()
+            raw = read_regular(self.path, MAX_SPEC_BYTES)
+        except NotRegular:
+            self.problem(
+                Mark(1, 1), "this is not a regular file (a pipe, a device?) — specs are files"
+            )
+            raise _Stop from None
         except OSError as exc:
             self.problem(Mark(1, 1), f"cannot read the spec ({exc.strerror}) — check the file")
             raise _Stop from None
+        if len(raw) > MAX_SPEC_BYTES:
+            size = self.path.stat().st_size
+            self.problem(
+                Mark(1, 1),
+                f"the spec is {size:,} bytes; the limit is {MAX_SPEC_BYTES:,} — "
+                "split it into several specs",
+            )
+            raise _Stop
         try:
             return raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -368,9 +377,14 @@ class _SpecFile:
                 name=name,
                 path=path,
                 provider=self.provider_override or provider,
+                declared_provider=provider,
                 model=model,
                 model_path=model_path,
                 vars={**data.get("vars", {}), **job.get("vars", {})},
+                var_paths={
+                    **{name: ("vars", name) for name in data.get("vars", {})},
+                    **{name: (*path, "vars", name) for name in job.get("vars", {})},
+                },
                 params=params,
                 output=output,
                 matrix=matrix_source.get("matrix"),

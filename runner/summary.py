@@ -15,6 +15,7 @@ from typing import Any
 
 from runner.layout import spec_folder
 from runner.manifest import RequestState, read_state
+from runner.ownership import check_owner
 from runner.progress import format_duration
 from runner.report import ReportEntry, RunInfo, entry_from_state, write_report
 from runner.request import Request
@@ -110,6 +111,12 @@ def summary_lines(summary: RunSummary) -> list[str]:
     for spec in summary.specs:
         lines.append(f"  outputs: {spec.folder}/ (gallery: {spec.folder / 'index.html'})")
     problems = [r for r in summary.reports if r.outcome not in OK_OUTCOMES]
+    # Requests left for one run-wide reason (a quota, an unreachable provider) say it once.
+    shared = {r.reason for r in problems if r.outcome == "not_run"}
+    for reason in sorted(r for r in shared if r):
+        count = sum(1 for r in problems if r.outcome == "not_run" and r.reason == reason)
+        lines.append(f"  not_run: {count} request{'s' if count != 1 else ''}: {reason}")
+    problems = [r for r in problems if r.outcome != "not_run"]
     for report in problems[:20]:
         lines.append(f"  {report.outcome}: {report.spec}: {report.output}: {report.reason}")
     if len(problems) > 20:
@@ -221,7 +228,9 @@ def spec_status(
 
     rows: list[dict[str, object]] = []
     for spec in load_specs(list(paths), provider_override="sandbox" if sandbox else None):
-        states = read_state(spec_folder(output_root, spec.name, sandbox=spec.sandbox))
+        folder = spec_folder(output_root, spec.name, sandbox=spec.sandbox)
+        check_owner(folder, spec.path, spec.display)
+        states = read_state(folder)
         rows.extend(status_rows(spec.requests, states))
     tally: dict[str, int] = {}
     for row in rows:

@@ -21,9 +21,11 @@ cached by those values: a 100,000-request matrix renders a prompt that only uses
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import re
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -39,6 +41,16 @@ MAX_WORK = 1_000_000  # characters/items all growing operations of one render ma
 MAX_INT_BITS = 4096  # integers beyond ~1200 digits are never a sensible spec value
 SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair: not a character
 MAX_TEMPLATE = 20_000  # characters of template source
+MAX_DEPTH = 32  # nested brackets, parentheses and filters: Python's own parser recurses on them
+MAX_SECONDS = 1.0  # of CPU-bound template work per render, whatever it does
+MAX_SPEC_SECONDS = 20.0  # of all renders of one spec together
+# Filters that walk their input item by item: each item is counted against the budget,
+# so a chain of maps over a large range costs what it does (n items x k filters).
+_ITERATING_FILTERS = (
+    "map", "select", "reject", "selectattr", "rejectattr", "sort", "unique", "list", "sum",
+    "min", "max", "join", "groupby", "dictsort", "reverse", "first", "last", "count",
+    "length", "items",
+)
 
 _WHOLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
 _FORMAT_WIDTH = re.compile(r"%[-#0 +]*(\d+|\*)?(?:\.(\d+|\*))?")
@@ -138,12 +150,39 @@ class TemplateProblem(Exception):
 
 
 class _Budget:
-    """Work left for the current render (one render at a time per environment)."""
+    """Work and time left for the current render (one render at a time per environment)."""
 
     def __init__(self) -> None:
         self.left = MAX_WORK
+        self.deadline = time.monotonic() + MAX_SECONDS
+
+    def tick(self, what: str) -> None:
+        """Count one item of iteration work (and look at the clock now and then)."""
+        self.spend(1, what)
+
+    def spend(self, items: int, what: str) -> None:
+        """Count `items` items of iteration work."""
+        before = self.left
+        self.left -= items
+        if self.left < 0:
+            msg = (
+                f"{what} would walk more than {MAX_WORK:,} items in one value; templates are "
+                "bounded — work on fewer items"
+            )
+            raise TemplateProblem(msg)
+        if before >> 10 != self.left >> 10 and time.monotonic() > self.deadline:
+            self._late(what)  # looked at every 1,024 items
+
+    def _late(self, what: str) -> None:
+        msg = (
+            f"{what} ran for more than {MAX_SECONDS:g} s in one value; templates are bounded "
+            "— simplify the expression"
+        )
+        raise TemplateProblem(msg)
 
     def charge(self, amount: int, what: str) -> None:
+        if time.monotonic() > self.deadline:
+            self._late(what)
         if amount > MAX_RENDERED or amount > self.left:
             msg = (
                 f"{what} would build a value of {amount:,} characters or items; "
@@ -186,7 +225,10 @@ class SpecEnvironment(ImmutableSandboxedEnvironment):
         )
         self.budget = _Budget()
         self.filters = {name: func for name, func in self.filters.items() if name in _SAFE_FILTERS}
-        self.filters["join"] = self._join
+        for name in _ITERATING_FILTERS:
+            if name in self.filters:
+                self.filters[name] = self._counted(name, self.filters[name])
+        self.filters["join"] = self._counted("join", self._join)
         self.filters["replace"] = self._replace
         self.filters["format"] = self._format
         for name in _SAFE_TESTS_REMOVED:
@@ -194,6 +236,31 @@ class SpecEnvironment(ImmutableSandboxedEnvironment):
         self.globals.pop("lipsum", None)
 
     # -- budgeted operations -------------------------------------------------------
+
+    def _counted(self, name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Wrap a filter so every item it reads, and every item it yields, is counted."""
+        env = self
+
+        @functools.wraps(func)  # keeps jinja's pass_context / pass_environment marks
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            walked = []
+            for arg in args:
+                if isinstance(arg, Iterator):
+                    arg = env._metered(arg, name)  # a lazy result of an earlier filter
+                elif isinstance(arg, list | tuple | range | dict):
+                    env.budget.spend(len(arg), name)
+                walked.append(arg)
+            result = func(*walked, **kwargs)
+            if isinstance(result, Iterator):
+                return env._metered(result, name)
+            return result
+
+        return counted
+
+    def _metered(self, items: Iterable[Any], name: str) -> Iterator[Any]:
+        for item in items:
+            self.budget.tick(name)
+            yield item
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "*":
@@ -268,6 +335,28 @@ class SpecEnvironment(ImmutableSandboxedEnvironment):
         return None  # str.format/format_map are refused by is_safe_attribute instead
 
 
+_BLOCK = re.compile(r"\{[{%](.*?)(?:[}%]\}|$)", re.DOTALL)
+
+
+def _nesting(source: str) -> int:
+    """Return how deeply brackets and filter chains nest in a template's expressions.
+
+    A chain `x|f|g|h` compiles to f(g(h(x))), so each filter counts as a level too; text
+    outside `{{ }}` and `{% %}` is not code and does not count.
+    """
+    deepest = 0
+    for block in _BLOCK.finditer(source):
+        depth = level = 0
+        for char in block[1]:
+            if char in "([{":
+                depth += 1
+                level = max(level, depth)
+            elif char in ")]}":
+                depth = max(depth - 1, 0)
+        deepest = max(deepest, level + block[1].count("|"))
+    return deepest
+
+
 def _as_tuple(args: Any) -> tuple[Any, ...]:
     if isinstance(args, tuple):
         return args
@@ -301,6 +390,7 @@ class Renderer:
         self.env = SpecEnvironment()
         self._compiled: dict[str, Template] = {}
         self._results: dict[tuple[str, tuple[Any, ...]], Any] = {}
+        self.spent = 0.0  # seconds all renders took (a spec's templates are bounded in sum)
 
     def compile(self, source: str) -> Template:
         """Return the compiled template for `source`; raise `TemplateProblem` if bad."""
@@ -317,6 +407,13 @@ class Renderer:
             msg = (
                 f"the template is {len(source):,} characters; the limit is {MAX_TEMPLATE:,} — "
                 "shorten it"
+            )
+            raise TemplateProblem(msg)
+        depth = _nesting(source)
+        if depth > MAX_DEPTH:
+            msg = (
+                f"the template nests {depth} levels deep (brackets, parentheses and filters); "
+                f"the limit is {MAX_DEPTH} — split it into simpler values"
             )
             raise TemplateProblem(msg)
         ast = self._guard(lambda: self.env.parse(source))
@@ -367,6 +464,9 @@ class Renderer:
     def _guard(build: Callable[[], Any]) -> Any:
         try:
             return build()
+        except RecursionError:
+            msg = "the template is nested too deeply to compile — split it into simpler values"
+            raise TemplateProblem(msg) from None
         except jinja2.TemplateSyntaxError as exc:
             text = exc.message or "invalid template"
             if text.startswith(("No filter named", "No test named")):
@@ -383,7 +483,14 @@ class Renderer:
         cached = self._results.get(key, _MISSING)
         if cached is not _MISSING:
             return cached
+        if self.spent > MAX_SPEC_SECONDS:
+            msg = (
+                f"this spec's templates have taken more than {MAX_SPEC_SECONDS:g} s to render "
+                "— make them simpler, or make them read fewer per-request values"
+            )
+            raise TemplateProblem(msg)
         self.env.budget = _Budget()
+        started = time.monotonic()
         try:
             value = template._render(context)
         except TemplateProblem:
@@ -393,9 +500,14 @@ class Renderer:
         except jinja2.TemplateError as exc:
             msg = f"template error: {exc.message or exc} — use variables, filters and plain values"
             raise TemplateProblem(msg) from None
-        except (ArithmeticError, TypeError, ValueError, LookupError, RecursionError) as exc:
+        except RecursionError:
+            msg = "the expression recurses too deeply — simplify it"
+            raise TemplateProblem(msg) from None
+        except (ArithmeticError, TypeError, ValueError, LookupError) as exc:
             msg = f"template error: {type(exc).__name__}: {exc} — fix the expression"
             raise TemplateProblem(msg) from None
+        finally:
+            self.spent += time.monotonic() - started
         shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         if SURROGATE.search(shown):  # '\\ud800' in a Jinja string: not UTF-8, cannot be sent
             msg = "the result holds a lone surrogate (\\ud800-\\udfff) — write the character itself"

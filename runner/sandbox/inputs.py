@@ -10,9 +10,12 @@ import base64
 import binascii
 import hashlib
 import io
+import warnings
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
+
+from runner.images import MAX_PIXELS
 
 MIN_ASPECT, MAX_ASPECT = 0.5, 2.0  # the API's documented limits on width / height
 
@@ -45,10 +48,18 @@ def read_image(field: str, value: str) -> InputImage:
     except (binascii.Error, ValueError):
         raise InputError(field, "is not valid base64") from None
     try:
-        with Image.open(io.BytesIO(data)) as img:  # reads the header only
-            width, height = img.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # sized below
+            with Image.open(io.BytesIO(data)) as img:  # reads the header only
+                width, height = img.size
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
         raise InputError(field, "does not hold an image the API can read") from None
+    if width * height > MAX_PIXELS:  # decoding it would take gigabytes: refused up front
+        msg = (
+            f"image is {width}x{height} ({width * height / 1e6:.1f} megapixels); the limit is "
+            f"{MAX_PIXELS / 1e6:.1f} megapixels"
+        )
+        raise InputError(field, msg)
     ratio = width / height if height else 0.0
     if not MIN_ASPECT <= ratio <= MAX_ASPECT:
         msg = (

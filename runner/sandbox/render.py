@@ -24,6 +24,7 @@ from PIL import Image, ImageOps
 RenderMode = Literal["full", "cheap"]
 
 SOURCE_OVERSAMPLE = 2  # the source is kept at twice the output size so zooms stay sharp
+SOURCE_LIMIT = 4096  # px per side of a decoded input: twice the widest output (1584) and more
 MOVES = ("zoom_in", "zoom_out", "pan_left", "pan_right", "pan_up", "pan_down", "drift")
 
 
@@ -167,6 +168,9 @@ def placeholder_image(hint: str, size: tuple[int, int]) -> Image.Image:
 def _decode(data: bytes | None, field: str) -> Image.Image:
     try:
         with Image.open(io.BytesIO(data or b"")) as img:
+            # Down to what a clip can use before any copy: a 9000x9000 PNG decoded, turned
+            # and converted at full size took about a gigabyte.
+            img.thumbnail((SOURCE_LIMIT, SOURCE_LIMIT), Image.Resampling.BILINEAR)
             return ImageOps.exif_transpose(img).convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         msg = f"{field} could not be decoded as an image: {exc}"

@@ -396,3 +396,23 @@ def test_401_lets_posts_in_flight_hear_back_instead_of_leaving_unknowns(
         )
     assert len(seen) == 3
     assert read_state(folder_of(spec, tmp_path)) == {}
+
+
+def test_a_provider_that_never_answers_is_given_up_after_a_few_connections(
+    spec_factory: Callable[..., FakeSpec], tmp_path: Path
+) -> None:
+    """Connections refused with no answer ever: the provider stops after 3 refusals, not
+    8 backoffs per request; every request is left new (nothing recorded as sent)."""
+    attempts: list[str] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        attempts.append(request.url.path)
+        msg = "connection refused"
+        raise httpx.ConnectError(msg, request=request)
+
+    spec = spec_factory(list(range(1, 21)), provider="aimlapi")
+    summary = _run(ScriptedApi(), spec, tmp_path, api=refuse, concurrency=4)
+    assert summary.count("not_run") == 20 and summary.exit_code == 1
+    assert len(attempts) <= 3 + 3  # the third refusal stops it; others already in flight
+    assert all("cannot be reached" in (r.reason or "") for r in summary.reports)
+    assert read_state(folder_of(spec, tmp_path)) == {}

@@ -120,6 +120,13 @@ class SandboxProcess:
         if self.process is not None and self.process.stdout is not None:
             self.process.stdout.close()
 
+    def peak_rss_kb(self) -> int:
+        """Return the server process's peak resident memory so far (VmHWM, in kB)."""
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+                   .split()[1])
+
     def stats(self) -> dict[str, Any]:
         """Return `GET /_sandbox/stats`."""
         data: dict[str, Any] = httpx.get(f"{self.base_url}/_sandbox/stats", timeout=10).json()

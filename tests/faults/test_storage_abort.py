@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -28,13 +29,17 @@ from tests.faults.harness import TEST_KEY, draw_image
 
 class Staged(httpx.AsyncBaseTransport):
     """Pass everything to the real server, but hold seed 2's POST for `post_delay` s and
-    every poll of seed 3's generation for `poll_delay` s (so each is mid-call on cue)."""
+    every poll of seed 3's generation for `poll_delay` s (so each is mid-call on cue), and
+    call `on_first_post` once seed 1 is accepted (to break the disk under the run)."""
 
-    def __init__(self, post_delay: float, poll_delay: float) -> None:
+    def __init__(
+        self, post_delay: float, poll_delay: float, on_first_post: Callable[[], object]
+    ) -> None:
         self._inner = httpx.AsyncHTTPTransport()
         self._post_delay = post_delay
         self._poll_delay = poll_delay
         self._held: set[str] = set()
+        self._on_first_post = on_first_post
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.method == "POST":
@@ -42,6 +47,8 @@ class Staged(httpx.AsyncBaseTransport):
             if seed == 2:
                 await asyncio.sleep(self._post_delay)
             response = await self._inner.handle_async_request(request)
+            if seed == 1:
+                self._on_first_post()
             if seed != 3:
                 return response
             body = await response.aread()
@@ -70,9 +77,10 @@ def test_storage_error_lets_a_post_in_flight_hear_back(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     folder = tmp_path / "outputs" / "blocked"
-    folder.mkdir(parents=True)
-    (folder / "a").write_text("a file where seed 1's folder should be\n")
     (loaded,) = load_specs([spec])
+
+    def block() -> None:  # after the run's own checks, as a full or broken disk would be
+        (folder / "a").write_text("a file where seed 1's folder should be\n")
 
     with start_in_thread(SandboxConfig(latency=0.05, jitter=0.0, fps=4)) as sandbox:
         options = RunOptions(
@@ -83,7 +91,8 @@ def test_storage_error_lets_a_post_in_flight_hear_back(tmp_path: Path) -> None:
             asyncio.run(execute(
                 [(loaded, list(loaded.requests))], options, reporter=SilentReporter(),
                 environ={"AIMLAPI_API_KEY": TEST_KEY},
-                transports=Transports(api=Staged(post_delay=1.0, poll_delay=5.0)),
+                transports=Transports(api=Staged(post_delay=1.0, poll_delay=5.0,
+                                                 on_first_post=block)),
             ))
         stats = sandbox.stats()
 

@@ -177,12 +177,13 @@ jobs:
 
 
 def test_sandbox_override_changes_every_id(write_spec: SpecWriter) -> None:
-    """provider_override="sandbox" (--sandbox) swaps providers before ids are computed."""
+    """provider_override="sandbox" (--sandbox) swaps providers before ids are computed,
+    but a derived seed stays the one the real run sends (the try-out previews it)."""
     path = write_spec(BASE + "params: {image_url: images/frame.png}\n")
     real = load_one(path).requests[0]
     fake = load_one(path, provider_override="sandbox").requests[0]
     assert fake.provider == "sandbox" and real.provider == "aimlapi"
-    assert fake.id != real.id and fake.seed != real.seed
+    assert fake.id != real.id and fake.seed == real.seed and real.seed_derived
 
 
 def test_jobs_inherit_and_override_defaults(write_spec: SpecWriter) -> None:
