@@ -239,6 +239,9 @@ class Model:
     resolutions: tuple[str, ...] | None
     default_resolution: str | None
     sizes: tuple[OutputSize, ...] | None  # None: the docs do not say
+    # Where the sizes come from: "api-facts.md", "docs" (a description states them),
+    # "derived" (the docs say a resolution names the short side; the ratio gives the other).
+    sizes_source: str | None
     docs_path: str
     notes: tuple[Note, ...]
     routes: tuple[Route, ...]  # the first is the default
@@ -373,6 +376,7 @@ def _model(entry: Mapping[str, Any]) -> Model:
         sizes=None if sizes is None else tuple(
             OutputSize(s["ratio"], s["resolution"], s["width"], s["height"]) for s in sizes
         ),
+        sizes_source=entry["sizes_source"],
         docs_path=entry["docs_path"],
         notes=tuple(_note(n) for n in entry["notes"]),
         routes=tuple(_route(r) for r in entry["routes"]),

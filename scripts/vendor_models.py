@@ -569,6 +569,32 @@ def sizes_from_docs(body: Mapping[str, Any]) -> dict[tuple[str, str | None], tup
     return found
 
 
+def derive_sizes(resolution: Mapping[str, Any] | None, ratios: list[Any] | None,
+                 known: Mapping[tuple[str, str | None], tuple[int, int]]
+                 ) -> dict[tuple[str, str | None], tuple[int, int]]:
+    """Derive sizes where the docs say a resolution names the short side ("720p").
+
+    The long side is the short side times the ratio, rounded to an even number of pixels
+    (video encoders want even sizes); sizes the docs state are never replaced.
+    """
+    if resolution is None or not ratios or "short side" not in resolution.get("description", ""):
+        return {}
+    found: dict[tuple[str, str | None], tuple[int, int]] = {}
+    for res in _values(resolution) or []:
+        short = re.fullmatch(r"(\d{3,4})p", str(res))
+        if short is None:
+            continue
+        side = int(short.group(1))
+        for ratio in ratios:
+            shape = re.fullmatch(r"(\d+):(\d+)", str(ratio))
+            if shape is None or (ratio, res) in known:
+                continue
+            w, h = int(shape.group(1)), int(shape.group(2))
+            long = 2 * round(side * max(w, h) / min(w, h) / 2)
+            found[(ratio, res)] = (long, side) if w >= h else (side, long)
+    return found
+
+
 def capabilities(body: Mapping[str, Any], images: Mapping[str, Any]) -> list[str]:
     props = body["properties"]
     required = set(body.get("required", []))
@@ -632,6 +658,12 @@ def route_entry(name: str, endpoint: str, schema_file: str, source: str,
     }
 
 
+def _size_order(item: tuple[tuple[str, str | None], tuple[int, int]]) -> tuple[int, float, str]:
+    (ratio, res), (width, height) = item
+    digits = re.match(r"\d+", res or "")
+    return (int(digits.group()) if digits else 0, -width / height, ratio)
+
+
 def _stated(routes: list[tuple[dict[str, Any], Mapping[str, Any]]], portable: str,
             key: str) -> Any:
     """Return `key` of the wire field behind `portable` on the first route that states it."""
@@ -668,6 +700,11 @@ def model_entry(model: str, routes: list[tuple[dict[str, Any], Mapping[str, Any]
                               f"resolution offers only {resolutions}: left out"))
             continue
         sizes[(ratio, res)] = size
+    source = "api-facts.md" if model in KNOWN_SIZES else ("docs" if sizes else None)
+    derived = derive_sizes(resolution, _values(ratio_prop), sizes)
+    if derived:
+        sizes.update(derived)
+        source = "derived" if source is None else f"{source}, derived"
     required = set(body.get("required", []))
     image_keys = {p.split(".")[0] for p in [images["first"], images["last"], *images["other"]]
                   if p}
@@ -686,9 +723,9 @@ def model_entry(model: str, routes: list[tuple[dict[str, Any], Mapping[str, Any]
         "default_resolution": (resolution or {}).get("default"),
         "sizes": [
             {"ratio": ratio, "resolution": res, "width": w, "height": h}
-            for (ratio, res), (w, h) in sorted(sizes.items(), key=lambda kv: (kv[0][1] or "",
-                                                                              kv[0][0]))
+            for (ratio, res), (w, h) in sorted(sizes.items(), key=_size_order)
         ] or None,
+        "sizes_source": source,
         "docs_path": docs_path,
         "notes": [n.as_dict() for n in sorted(set(notes))],
         "routes": [r for r, _ in routes],
