@@ -848,8 +848,10 @@ def write(out: Path, catalog: Mapping[str, Any], schema_files: Mapping[str, Any]
     wanted: dict[Path, bytes] = {out / "catalog.json": dumps(catalog).encode("utf-8")}
     for relative, body in schema_files.items():
         wanted[out / PurePosixPath(relative).relative_to("models")] = dumps(body).encode()
+    referenced = {r["schema"] for m in catalog["models"] for r in m["routes"]}
     for name, raw in legacy.items():
-        wanted[out / name] = raw  # copied unchanged when writing somewhere else
+        if f"models/{name}" in referenced:
+            wanted[out / name] = raw  # copied unchanged when writing somewhere else
     # Only route folders hold generated schemas: nothing else in `out` is ever removed.
     for path in sorted(out.glob("*/*.schema.json")):
         if path not in wanted:
