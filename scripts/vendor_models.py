@@ -58,16 +58,10 @@ LEGACY_FILES = {
 }
 LEGACY_ENDPOINT = "/v2/generate/video/runway/generation"
 
-# Output sizes (width, height) where they are known. Runway: api-facts.md (the docs'
-# gen4_turbo example at 16:9 and Runway's own mapping). Sizes the docs state in a field
-# description ("720p with aspect ratios: - 16:9 — 1280x720") are read from the snapshot.
-KNOWN_SIZES: dict[str, dict[tuple[str, str | None], tuple[int, int]]] = {
-    "runway/gen4_turbo": {
-        ("16:9", None): (1280, 720), ("9:16", None): (720, 1280), ("4:3", None): (1104, 832),
-        ("3:4", None): (832, 1104), ("1:1", None): (960, 960), ("21:9", None): (1584, 672),
-    },
-    "gen3a_turbo": {("16:9", None): (1280, 768), ("9:16", None): (768, 1280)},
-}
+# Output sizes: the legacy Runway schemas carry theirs in their `x-runner` block (from
+# api-facts.md: the docs' gen4_turbo example at 16:9 and Runway's own mapping). Sizes the
+# docs state in a field description ("720p with aspect ratios: - 16:9 — 1280x720") are
+# read from the snapshot; where they say a resolution names the short side, derived.
 
 # Family by model name; the first match wins.
 FAMILIES: tuple[tuple[str, str], ...] = (
@@ -692,7 +686,10 @@ def model_entry(model: str, routes: list[tuple[dict[str, Any], Mapping[str, Any]
     duration = props.get("duration")
     resolution = props.get("resolution")
     resolutions = _values(resolution)
-    sizes = dict(KNOWN_SIZES.get(model, {}))
+    legacy = body.get("x-runner", {}).get("sizes", {})
+    sizes: dict[tuple[str, str | None], tuple[int, int]] = {
+        (ratio, None): (w, h) for ratio, (w, h) in legacy.items()
+    }
     for (ratio, res), size in sizes_from_docs(body).items():
         if resolutions is not None and res not in resolutions:
             notes.append(Note(route["source"], model, "resolution", "size-not-offered",
@@ -700,7 +697,7 @@ def model_entry(model: str, routes: list[tuple[dict[str, Any], Mapping[str, Any]
                               f"resolution offers only {resolutions}: left out"))
             continue
         sizes[(ratio, res)] = size
-    source = "api-facts.md" if model in KNOWN_SIZES else ("docs" if sizes else None)
+    source = "api-facts.md" if legacy else ("docs" if sizes else None)
     derived = derive_sizes(resolution, _values(ratio_prop), sizes)
     if derived:
         sizes.update(derived)
