@@ -57,15 +57,14 @@ def _unknown(what: str, given: str, known: Sequence[str]) -> str:
 # ------------------------------------------------------------------------------- text
 
 
-def _values(values: Sequence[Any] | None, default: Any = None) -> str:
+def _values(values: Sequence[Any] | None) -> str:
+    """Return values for a table cell: "5,10", or a run of whole numbers as "4-15"."""
     if not values:
         return "-"
     ints = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
-    if len(ints) == len(values) and len(values) > 3 and ints == list(range(ints[0], ints[-1] + 1)):
-        shown = f"{ints[0]}-{ints[-1]}"
-    else:
-        shown = ",".join(str(v) for v in values)
-    return shown
+    if len(ints) == len(values) > 3 and ints == list(range(ints[0], ints[-1] + 1)):
+        return f"{ints[0]}-{ints[-1]}"
+    return ",".join(str(v) for v in values)
 
 
 def list_lines(models: Sequence[Model]) -> list[str]:
