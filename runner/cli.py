@@ -18,6 +18,7 @@ import click
 from runner import __version__
 from runner.errors import RunnerError, SpecError, UsageError
 from runner.layout import DEFAULT_ROOT
+from runner.providers import PROVIDERS
 
 if TYPE_CHECKING:
     from runner.store import Store
@@ -391,12 +392,52 @@ def gallery(paths: tuple[Path, ...], rows: str | None, cols: str | None, sandbox
 
 
 @cli.command()
+@click.argument("model", required=False)
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (schemas/output/models.schema.json).")
+@click.option("--capability", "capabilities", multiple=True, metavar="NAME",
+              help="Only models with this capability (repeatable): image-to-video, "
+                   "text-to-video, seed, last-frame, negative-prompt, audio, ...")
+@click.option("--family", metavar="NAME", help="Only this family: Runway, Kling, Veo, ...")
+def models(model: str | None, as_json: bool, capabilities: tuple[str, ...],
+           family: str | None) -> None:
+    """List the model catalog, or show one model's parameters.
+
+    \b
+    Examples:
+      runner models                                  every model, one line each
+      runner models --capability image-to-video --capability seed
+      runner models --family Kling --json
+      runner models runway/gen4_turbo                its routes and parameters
+    """
+    import json
+
+    from runner.catalog import load_catalog
+    from runner.catalog_view import choose, detail_json, detail_lines, find, list_json, list_lines
+
+    with _errors_to_exit():
+        catalog = load_catalog()
+        if model is not None:
+            found = find(catalog, model)
+            if as_json:
+                click.echo(json.dumps(detail_json(catalog, found), indent=2, ensure_ascii=False))
+            else:
+                click.echo("\n".join(detail_lines(catalog, found)))
+            return
+        chosen = choose(catalog, capabilities, family)
+        if as_json:
+            click.echo(json.dumps(list_json(catalog, chosen), indent=2, ensure_ascii=False))
+        else:
+            click.echo("\n".join(list_lines(chosen)))
+
+
+@cli.command()
 @click.argument("target", metavar="ID_OR_OUTPUT_FILE")
 @click.option("--sandbox", is_flag=True,
               help="Reproduce on the embedded emulator instead of the recorded provider.")
 @click.option("--base-url", metavar="URL",
               help="Send API calls here, e.g. a running `runner sandbox serve` or a proxy.")
-@click.option("--provider", type=click.Choice(["aimlapi", "apilaplas", "sandbox"]),
+@click.option("--provider", type=click.Choice(sorted(PROVIDERS)),
               help="Submit to this provider instead of the recorded one.")
 @click.option("--resubmit-unknown", is_flag=True,
               help="Submit again although an earlier reproduce's outcome is unknown "

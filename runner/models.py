@@ -1,7 +1,12 @@
-"""The model catalog: which models exist, where they are posted, what they output.
+"""The older view of the catalog that the expander, the validator and the sandbox still use.
 
-Everything here is read from the per-model schemas in `schemas/models/` (their
-`x-runner` block), so adding a model means adding one schema file.
+A thin adapter over `runner.catalog` (the registry): `ModelInfo` is one model's default
+route flattened into the shape those callers were written for. They assume a Runway-like
+body — a `ratio` field with a default, an output size for every ratio, a required
+first-frame image in a top-level field — so `catalog()` exposes only the models whose
+default route has that shape (today: `runway/gen4_turbo` and `gen3a_turbo` on the legacy
+Runway path, exactly as before). New code reads `runner.catalog` instead; once the
+callers do, this module goes.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from runner.schemas import load_schema, schemas_dir
+from runner.catalog import Model, load_catalog
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,26 +30,44 @@ class ModelInfo:
     params: tuple[str, ...]  # every body field the model accepts
 
 
+def _legacy_shaped(model: Model) -> ModelInfo | None:
+    """Return the model's default route as a `ModelInfo`, or None when it has another shape."""
+    route = model.default_route
+    schema = route.schema()
+    ratio = schema["properties"].get("ratio")
+    first = route.images.first
+    if route.wire_name("ratio") != "ratio" or ratio is None or "default" not in ratio:
+        return None
+    if first is None or first not in schema.get("required", ()):
+        return None
+    if route.images.top_level() != route.images.all():
+        return None
+    sizes: dict[str, tuple[int, int]] = {}
+    for name in ratio.get("enum", ()):
+        size = model.size(name)
+        if size is None:
+            return None  # the sandbox renders at the requested ratio's size
+        sizes[name] = size
+    return ModelInfo(
+        name=model.name,
+        schema_file=route.schema_file,
+        endpoint=route.endpoint,
+        sizes=sizes,
+        default_ratio=ratio["default"],
+        image_fields=route.images.all(),
+        params=route.params,
+    )
+
+
 @cache
 def catalog() -> dict[str, ModelInfo]:
-    """Return every known model by its name."""
-    models: dict[str, ModelInfo] = {}
-    for path in sorted((schemas_dir() / "models").glob("*.schema.json")):
-        relative = f"models/{path.name}"
-        schema = load_schema(relative)
-        extra = schema["x-runner"]
-        props = schema["properties"]
-        name = props["model"]["const"]
-        models[name] = ModelInfo(
-            name=name,
-            schema_file=relative,
-            endpoint=extra["endpoint"],
-            sizes={ratio: (w, h) for ratio, (w, h) in extra["sizes"].items()},
-            default_ratio=props["ratio"]["default"],
-            image_fields=tuple(extra["image_fields"]),
-            params=tuple(props),
-        )
-    return models
+    """Return every model the older callers can handle, by name."""
+    found: dict[str, ModelInfo] = {}
+    for name, model in sorted(load_catalog().models.items()):
+        info = _legacy_shaped(model)
+        if info is not None:
+            found[name] = info
+    return found
 
 
 def get_model(name: str) -> ModelInfo | None:

@@ -1,31 +1,71 @@
-"""The providers the runner can talk to: base URL and where the key comes from."""
+"""The providers the runner can talk to: one registry of what each one is and offers.
+
+Every fact about a provider lives here: its base URL, the environment variable holding
+its key, and which of the API's extras it has. The spec schema's `provider` enum
+(scripts/build_spec_schema.py), the CLI's `--provider` choices and the key checks are
+all built from `PROVIDERS`. Also here: the output root (`outputs/`, `outputs/_sandbox/`).
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from runner.errors import UsageError
 
 
 @dataclass(frozen=True, slots=True)
 class Provider:
-    """One API provider."""
+    """One API provider and the extras it offers beyond submit, poll and download."""
 
     name: str
+    title: str  # how help texts name it
     base_url: str | None  # None: the embedded sandbox, started in-process
     key_env: str | None  # environment variable holding the key; None needs no key
-    usage_logs: bool = False  # GET /v2/logs lists each request with its client request id
+    # Every video model on POST/GET /v2/video/generations (besides the legacy vendor paths).
+    unified_endpoint: bool = False
+    usage_logs: bool = False  # GET /v2/logs: one row per request, with its cost
+    price_catalog: bool = False  # GET /v1/models?include=pricing
+    metrics: bool = False  # GET /models/metrics: latency percentiles per model
+    cost_headers: bool = False  # x-aimlapi-credits-used / -usd-spent on every response
+    client_request_id: bool = False  # X-Client-Request-Id echoed and kept in the logs
 
 
+# Apilaplas is the AI/ML API's white-label twin: the same video endpoints are documented
+# for it, its extras are not, so none are assumed.
 PROVIDERS: dict[str, Provider] = {
-    "aimlapi": Provider("aimlapi", "https://api.aimlapi.com", "AIMLAPI_API_KEY", True),
-    "apilaplas": Provider("apilaplas", "https://api.apilaplas.com", "APILAPLAS_API_KEY", True),
-    "sandbox": Provider("sandbox", None, None, True),
+    "aimlapi": Provider(
+        "aimlapi", "the AI/ML API", "https://api.aimlapi.com", "AIMLAPI_API_KEY",
+        unified_endpoint=True, usage_logs=True, price_catalog=True, metrics=True,
+        cost_headers=True, client_request_id=True,
+    ),
+    "apilaplas": Provider(
+        "apilaplas", "Apilaplas", "https://api.apilaplas.com", "APILAPLAS_API_KEY",
+        unified_endpoint=True,
+    ),
+    # The sandbox emulates every extra, so the tests exercise what aimlapi offers.
+    "sandbox": Provider(
+        "sandbox", "the embedded sandbox emulator", None, None,
+        unified_endpoint=True, usage_logs=True, price_catalog=True, metrics=True,
+        cost_headers=True, client_request_id=True,
+    ),
 }
 
 SANDBOX_KEY = "sandbox-key"  # the embedded sandbox accepts any bearer key; this one is ours
+
+
+def key_env_vars() -> tuple[str, ...]:
+    """Return every environment variable that holds a provider's key."""
+    return tuple(p.key_env for p in PROVIDERS.values() if p.key_env is not None)
+
+
+def describe() -> str:
+    """Return one sentence naming every provider and where its key comes from."""
+    parts = []
+    for provider in PROVIDERS.values():
+        where = f"key from {provider.key_env}" if provider.key_env else "no key, no network"
+        parts.append(f"{provider.name} ({provider.title}; {where})")
+    return "Who runs the generations: " + ", ".join(parts) + "."
 
 
 def get_provider(name: str) -> Provider:
@@ -56,18 +96,3 @@ def api_key(provider: Provider, environ: dict[str, str] | None = None) -> str:
         )
         raise UsageError(msg)
     return key
-
-
-SANDBOX_OUTPUTS = "_sandbox"  # spec names start with a letter or digit, so this never clashes
-
-
-def output_root(output_dir: Path | None, *, sandbox: bool) -> Path:
-    """Return the output root: the one given, else outputs/ (outputs/_sandbox/ for --sandbox).
-
-    Emulator runs get their own tree so a `--sandbox` try-out can never replace a video
-    that a real (paid) run made at the same output path.
-    """
-    if output_dir is not None:
-        return output_dir
-    root = Path("outputs")
-    return root / SANDBOX_OUTPUTS if sandbox else root

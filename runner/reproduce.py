@@ -36,9 +36,10 @@ from runner.clock import Clock
 from runner.engine import RunOptions, execute
 from runner.errors import ApiError, StorageError, UsageError
 from runner.images import MIME_BY_FORMAT
+from runner.layout import SANDBOX_DIR
 from runner.manifest import MANIFEST_NAME, RequestState, read_state, sha256_file
 from runner.progress import Reporter
-from runner.providers import SANDBOX_OUTPUTS, get_provider
+from runner.providers import get_provider
 from runner.repro_names import REPRO_DIR, repro_number, repro_output
 from runner.request import IMAGE_REF_PREFIX, LocalImage, Request
 from runner.sidecar import read_sidecar, sidecar_for, sidecar_path, write_sidecar
@@ -278,10 +279,10 @@ def _original_from_id(text: str, output_dir: Path) -> Original:
         )
         raise UsageError(msg)
     found: list[tuple[Path, RequestState]] = []
-    # Sandbox runs keep their own tree under outputs/_sandbox/ (see providers.output_root).
+    # Sandbox runs keep their own tree under outputs/_sandbox/ (see layout.spec_folder).
     manifests = [
         *output_dir.glob(f"*/{MANIFEST_NAME}"),
-        *(output_dir / SANDBOX_OUTPUTS).glob(f"*/{MANIFEST_NAME}"),
+        *(output_dir / SANDBOX_DIR).glob(f"*/{MANIFEST_NAME}"),
     ]
     for manifest in sorted(manifests):
         for rid, state in read_state(manifest.parent).items():

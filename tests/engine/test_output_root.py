@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from runner.cli import cli
-from runner.providers import output_root
+from runner.errors import UsageError
+from runner.layout import spec_folder
 from runner.sandbox import RunningSandbox, SandboxConfig, start_in_thread
 
 from .conftest import make_image
@@ -24,11 +25,14 @@ def sandbox() -> Iterator[RunningSandbox]:
         yield running
 
 
-def test_output_root_defaults() -> None:
-    """The root is outputs/, outputs/_sandbox/ for the emulator, or whatever was given."""
-    assert output_root(None, sandbox=False) == Path("outputs")
-    assert output_root(None, sandbox=True) == Path("outputs/_sandbox")
-    assert output_root(Path("elsewhere"), sandbox=True) == Path("elsewhere")
+def test_spec_folders_keep_sandbox_results_apart() -> None:
+    """A spec's folder is <root>/<name>/, or <root>/_sandbox/<name>/ for the emulator,
+    whatever the root; a paid spec is refused inside a sandbox tree."""
+    assert spec_folder(Path("outputs"), "d", sandbox=False) == Path("outputs/d")
+    assert spec_folder(Path("outputs"), "d", sandbox=True) == Path("outputs/_sandbox/d")
+    assert spec_folder(Path("elsewhere"), "d", sandbox=True) == Path("elsewhere/_sandbox/d")
+    with pytest.raises(UsageError, match="sandbox tree"):
+        spec_folder(Path("outputs/_sandbox"), "d", sandbox=False)
 
 
 def test_sandbox_run_writes_beside_not_over_real_outputs(

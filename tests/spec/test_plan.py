@@ -150,7 +150,8 @@ def test_validate_command_ok_and_exit_codes(
     result = run_cli("validate", good, bad)
     assert result.exit_code == 2
     assert result.stderr == (
-        f"error: {bad}:12:13: duration 7 is not accepted by runway/gen4_turbo — use one of: 5, 10\n"
+        f"error: {bad}:12:13: params.duration: 7 is not allowed — runway/gen4_turbo takes "
+        "duration: 5, 10\n"
     )
 
 
