@@ -258,6 +258,20 @@ class Model:
         return next((r for r in self.routes if r.name == name), None)
 
     @property
+    def expected_duration(self) -> int | None:
+        """Seconds a request that names no duration gets: the stated default, else the
+        shortest documented choice; None when the docs say neither."""
+        for value in (self.default_duration, *(sorted(self.durations or ()))[:1]):
+            seconds = seconds_of(value)
+            if seconds is not None:
+                return seconds
+        return None
+
+    def route_at(self, endpoint: str | None) -> Route | None:
+        """Return the route served at POST path `endpoint`, or None."""
+        return next((r for r in self.routes if r.endpoint == endpoint), None)
+
+    @property
     def takes_seed(self) -> bool:
         """Return whether the default route accepts a seed."""
         return self.routes[0].seed is not None
@@ -323,6 +337,18 @@ class Catalog:
                 continue
             chosen.append(model)
         return sorted(chosen, key=lambda m: m.name)
+
+
+def seconds_of(value: Any) -> int | None:
+    """Read a duration as whole seconds (5, "5", "5s"); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value) if value > 0 else None
+    if isinstance(value, str):
+        digits = value.strip().removesuffix("s").strip()
+        return int(digits) if digits.isdigit() and int(digits) > 0 else None
+    return None
 
 
 @cache

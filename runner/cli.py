@@ -170,9 +170,11 @@ def plan(paths: tuple[Path, ...], as_json: bool, sandbox: bool, output_dir: Path
             reason = "" if entry.reason == entry.status else f"  ({entry.reason})"
             click.echo(f"{entry.status:<8} {entry.id}  {entry.output}{reason}")
         counts = ", ".join(f"{n} {status}" for status, n in result.counts.items() if n)
+        unknown = (f", and {result.unknown_length} of a length the docs do not state"
+                   if result.unknown_length else "")
         click.echo(
             f"{len(result.entries)} requests: {counts or 'none'} — {result.submissions} to "
-            f"submit (paid), {result.seconds_to_generate:g} s of video to generate "
+            f"submit (paid), {result.seconds_to_generate:g} s of video to generate{unknown} "
             f"(of {result.video_seconds:g} s in the specs)"
         )
 
@@ -467,7 +469,11 @@ def reproduce(target: str, sandbox: bool, base_url: str | None, provider: str | 
         )
         verb = "collected the interrupted reproduction of" if result.resumed else "reproduced"
         click.echo(f"{verb} {result.original} -> {result.video}")
-        if result.identical:
+        if not result.seeded:
+            click.echo("  this model takes no seed: the same request makes a new take each "
+                       "time, so it cannot be reproduced exactly"
+                       + (" (these bytes happen to match)" if result.identical else ""))
+        elif result.identical:
             click.echo("  same bytes as the original")
         else:
             click.echo("  differs from the original (a provider need not repeat a seed exactly)")

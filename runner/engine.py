@@ -698,10 +698,10 @@ def run(
     with contextlib.ExitStack() as stack:
         sandbox_url = None
         if needs_sandbox:
-            from runner.sandbox import SandboxConfig, start_in_thread
+            from runner.sandbox import IN_PROCESS, start_in_thread
 
             # Fast defaults: a generation takes about a second, so a demo run feels like one.
-            running = stack.enter_context(start_in_thread(SandboxConfig(latency=1.0, jitter=0.2)))
+            running = stack.enter_context(start_in_thread(IN_PROCESS))
             sandbox_url = running.base_url
         coro = execute(
             chosen,

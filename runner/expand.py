@@ -17,12 +17,19 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
+from runner.catalog import (
+    PORTABLE_NAMES,
+    Model,
+    PortableConflict,
+    Route,
+    SeedRange,
+    load_catalog,
+)
 from runner.identity import canonical_json, derive_seed, request_id
 from runner.images import ImageProblem, ImageResolver
 from runner.layout import fold, output_clashes
 from runner.matrix import Combination, MatrixError, MatrixTooLarge, expand
-from runner.models import ModelInfo
-from runner.request import LocalImage, Request
+from runner.request import LocalImage, Request, replaced
 from runner.schema_errors import BodyValidator, dotted, short
 from runner.templates import Renderer, Template, TemplateProblem
 from runner.yamlpos import Document
@@ -52,7 +59,7 @@ class Job:
     name: str
     path: DocPath  # ("jobs", name) or () for the implicit job
     provider: str  # where requests go (the sandbox under --sandbox)
-    model: ModelInfo
+    model: str | None  # the job's model; None when a matrix axis `model` names it
     model_path: DocPath
     vars: dict[str, Any]
     params: dict[str, tuple[Any, DocPath]]  # key -> (raw value, where it was written)
@@ -63,6 +70,9 @@ class Job:
     # sends the very seed the real run will (only where a request goes changes its id).
     declared_provider: str = ""
     var_paths: Mapping[str, DocPath] = field(default_factory=dict)  # where each var was written
+    endpoint: str | None = None  # a route name (`endpoint: unified`); None: each model's default
+    endpoint_path: DocPath = ()
+    skip_unsupported: bool = False  # `unsupported: skip`: drop what a model of the matrix lacks
 
 
 # --------------------------------------------------------------------------- expansion
@@ -84,6 +94,7 @@ class Expander:
         self.by_output: dict[str, tuple[str, Mapping[str, Any]]] = {}
         self.output_sites: dict[str, DocPath] = {}  # where each output path was written
         self.validators: dict[str, BodyValidator] = {}
+        self.catalog = load_catalog()
 
     def run(self) -> None:
         """Expand every job into `self.requests`, reporting problems to the spec file."""
@@ -114,11 +125,11 @@ class Expander:
             output = outputs[index]
             self.spec.at(self.output_sites[output], f"output path {short(output)} {problem}")
 
-    def validator(self, model: ModelInfo) -> BodyValidator:
-        found = self.validators.get(model.schema_file)
+    def validator(self, model: Model, route: Route) -> BodyValidator:
+        found = self.validators.get(route.schema_file)
         if found is None:
-            found = BodyValidator(model)
-            self.validators[model.schema_file] = found
+            found = BodyValidator(model, route)
+            self.validators[route.schema_file] = found
         return found
 
 
@@ -129,13 +140,10 @@ class _JobExpander:
         self.parent = parent
         self.spec = parent.spec
         self.job = job
-        self.model = job.model
-        self.model_params = frozenset(job.model.params) - {"model"}
-        self.image_fields = frozenset(job.model.image_fields)
+        self.targets: dict[str, _Target | None] = {}  # by model name, None when refused
         self.base_context = {**job.vars, "job": job.name, "spec": parent.name}
         self.broken = False  # a params template does not compile
         self.var_templates = self._compile_vars()
-        self.validator = parent.validator(job.model)
         # Where to point when a parameter is missing: the params mapping, else the job.
         written = [p for p in ((*job.path, "params"), ("params",)) if p in parent.spec.doc.values]
         self.params_origin: DocPath = written[0] if written else job.path
@@ -200,7 +208,7 @@ class _JobExpander:
         if self.broken:
             return
         # Params without templates are the same for every combination: settle them once.
-        self.fixed: dict[str, Any] = {"model": self.model.name}
+        self.fixed: dict[str, Any] = {}
         self.dynamic: list[tuple[str, Any, DocPath]] = []
         for key, compiled, origin in self.params:
             if _is_constant(compiled):
@@ -208,30 +216,79 @@ class _JobExpander:
             else:
                 self.dynamic.append((key, compiled, origin))
         self.param_keys = frozenset(key for key, _, _ in self.params) | {"model"}
-        self.fills: dict[tuple[str, ...], tuple[str, ...]] = {}
         for combo in combos:
             request = self._request(combo)
             if request is not None:
                 self.parent.requests.append(request)
 
-    def _origins(self, combo: Combination) -> dict[str, DocPath]:
+    def _origins(self, combo: Combination, target: _Target) -> dict[str, DocPath]:
         """Return where each body key came from (only needed to report a problem)."""
-        origins: dict[str, DocPath] = {"model": self.job.model_path}
+        origins: dict[str, DocPath] = {"model": combo.origins.get("model", self.job.model_path)}
         origins.update({key: origin for key, _, origin in self.params})
-        for key in self._fill_keys(combo.values):
+        for key in target.fill_keys(combo.values, self.param_keys):
             origins[key] = combo.origins[key]
+        # A portable name moved to its wire field: point at what the user wrote.
+        for name in list(origins):
+            wire = target.route.wire_name(name)
+            if wire is not None and wire not in origins:
+                origins[wire.split(".")[0]] = origins[name]
         return origins
 
-    def _fill_keys(self, values: Mapping[str, Any]) -> tuple[str, ...]:
-        """Return the axes that fill request parameters (named like one, not in params)."""
-        names = tuple(values)
-        keys = self.fills.get(names)
-        if keys is None:
-            keys = tuple(
-                k for k in names if k in self.model_params and k not in self.param_keys
+    def _unsupported(self, combo: Combination, target: _Target, name: str) -> None:
+        """Report a matrix value (or a param) the combination's model cannot take."""
+        model = target.model.name
+        where = combo.origins.get(name) or self._origins(combo, target).get(name)
+        if name == "seed":
+            what = (
+                f"{model} takes no seed, so seeds would only repeat one request (every run "
+                "of it gives another video)"
             )
-            self.fills[names] = keys
-        return keys
+        else:
+            what = f"{model} takes no {name}, so its requests would differ in nothing"
+        self.spec.at(
+            where or self.params_origin,
+            f"{what} — exclude it for this model (`exclude: [{{model: {model}}}]` with the "
+            f"{name} values) or set `unsupported: skip`",
+        )
+
+    def _target(self, combo: Combination) -> _Target | None:
+        """Return the model and route of one combination (None after reporting why not)."""
+        name = combo.values.get("model", self.job.model)
+        where = combo.origins.get("model", self.job.model_path)
+        key = name if isinstance(name, str) else repr(name)
+        if key in self.targets:
+            return self.targets[key]
+        target = None
+        catalog = self.parent.catalog
+        model = catalog.get(name) if isinstance(name, str) else None
+        if model is None:
+            excluded = catalog.excluded.get(name) if isinstance(name, str) else None
+            if excluded is not None:
+                message = (
+                    f"model {name!r} is not supported: {excluded.reason} — "
+                    "`runner models` lists the ones that are"
+                )
+            else:
+                close = catalog.suggest(str(name))
+                hint = (
+                    f"did you mean {close!r}?" if close
+                    else "`runner models` lists the models"
+                )
+                message = f"unknown model {name!r} — {hint}"
+            self.spec.at(where, message)
+        else:
+            route = model.route(self.job.endpoint)
+            if route is None:
+                offered = ", ".join(r.name for r in model.routes)
+                self.spec.at(
+                    self.job.endpoint_path,
+                    f"{model.name} is not served at endpoint {self.job.endpoint!r} — use one "
+                    f"of: {offered}",
+                )
+            else:
+                target = _Target(model, route, self.parent.validator(model, route))
+        self.targets[key] = target
+        return target
 
     def _request(self, combo: Combination) -> Request | None:
         if any(isinstance(v, float) for v in combo.values.values()):
@@ -251,38 +308,60 @@ class _JobExpander:
             except TemplateProblem as exc:
                 self.spec.at(origin, f"{dotted(origin)}: {exc}")
                 return None
-        body = self.fixed.copy()
+        target = self._target(combo)
+        if target is None:
+            return None
+        route = target.route
+        written = self.fixed.copy()
         failed: set[str] = set()  # keys already reported; their other problems would repeat
         for key, compiled, origin in self.dynamic:
             try:
-                body[key] = _normalize(_map_templates(compiled, lambda t: render(t, context)))
+                written[key] = _normalize(_map_templates(compiled, lambda t: render(t, context)))
             except TemplateProblem as exc:
                 self.spec.at(origin, f"{dotted(origin)}: {exc}")
                 failed.add(key)
-        for key in self._fill_keys(values):
-            body[key] = _normalize(values[key])
+        for key in target.fill_keys(values, self.param_keys):
+            written[key] = _normalize(values[key])
+        ignored = [
+            axis for axis in values
+            if axis in PORTABLE_NAMES and axis not in written and not route.accepts(axis)
+        ]
+        if "seed" in written and route.seed is None:
+            ignored.append("seed")
+        if ignored and not self.job.skip_unsupported:
+            self._unsupported(combo, target, ignored[0])
+            return None
+        try:
+            body = route.to_wire(written) if target.moves.intersection(written) else written
+        except PortableConflict as exc:
+            self.spec.at(self.params_origin, f"{target.model.name}: {exc}")
+            return None
+        body["model"] = target.model.name
         shown: dict[str, Any] = {}
-        for key in self.model.image_fields:
-            value = body.get(key)
-            if not isinstance(value, str):
-                continue  # absent, or a wrong type the body schema reports
+        for at, value in list(route.image_values(body)):
+            top = str(at[0])
             try:
-                resolved, shown[key] = self.parent.images.resolve_labelled(value)
+                resolved, label = self.parent.images.resolve_labelled(value)
             except ImageProblem as exc:
-                self.spec.at(self._origins(combo)[key], f"{key}: {exc}")
-                failed.add(key)
+                self.spec.at(self._origins(combo, target).get(top, self.params_origin),
+                             f"{top}: {exc}")
+                failed.add(top)
                 continue
+            shown.setdefault(top, label)
             if isinstance(resolved, LocalImage):
                 self.parent.found_images[resolved.sha256] = resolved
-                body[key] = resolved.ref
-        provider, model, endpoint = self.job.provider, self.model.name, self.model.endpoint
-        seed_derived = "seed" not in body
-        if seed_derived:
+                body = _placed(body, at, resolved.ref)
+        provider, model, endpoint = self.job.provider, target.model.name, route.endpoint
+        seed_derived = route.seed is not None and route.seed.field not in body
+        if seed_derived and route.seed is not None:
             declared = self.job.declared_provider or provider
-            body["seed"] = derive_seed(declared, model, endpoint, body)
-        issues = [i for i in self.validator.check(body) if not failed.intersection(i.keys)]
+            derived = derive_seed(declared, model, endpoint, body)
+            body[route.seed.field] = _within(derived, route.seed)
+        issues = [i for i in target.validator.check(body) if not failed.intersection(i.keys)]
+        if issues and self.job.skip_unsupported and _only_axes(issues, values, target):
+            return None  # `unsupported: skip`: a value of the matrix this model lacks
         if issues or failed:
-            origins = self._origins(combo)
+            origins = self._origins(combo, target)
             for issue in issues:
                 origin = origins.get(issue.key or "", self.params_origin)
                 if issue.at_key:
@@ -351,6 +430,8 @@ class _JobExpander:
     def _unique(self, rid: str, output: str, combo: Combination) -> bool:
         here = (self.job.name, combo.values)
         twin = self.parent.by_id.get(rid)
+        if twin is not None and self.job.skip_unsupported:
+            return False  # an axis this model ignores: the request is already there once
         if twin is not None:
             self.spec.at_key(
                 self.job.matrix_path if combo.values else self.job.path,
@@ -376,6 +457,63 @@ class _JobExpander:
         default_site = self.job.matrix_path if combo.values else self.job.path
         self.parent.output_sites[output] = self.output[1] if self.output else default_site
         return True
+
+
+@dataclass
+class _Target:
+    """One model and route a job's requests go to, with what expansion reuses for it."""
+
+    model: Model
+    route: Route
+    validator: BodyValidator
+    fills: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Portable names that are not already the wire field (ratio -> aspect_ratio ...):
+        # only bodies holding one of these need moving (`Route.to_wire`).
+        self.moves = frozenset(
+            name for name, target in self.route.fields.items()
+            if target.path != (name,) or target.wrap is not None
+        )
+        accepted = set(self.route.params) | set(self.route.fields)
+        self.accepted = frozenset(accepted - {"model"})
+
+    def fill_keys(self, values: Mapping[str, Any], written: frozenset[str]) -> tuple[str, ...]:
+        """Return the axes that fill request parameters (named like one, not in params)."""
+        names = tuple(values)
+        keys = self.fills.get(names)
+        if keys is None:
+            keys = tuple(k for k in names if k in self.accepted and k not in written)
+            self.fills[names] = keys
+        return keys
+
+
+def _placed(body: dict[str, Any], at: tuple[str | int, ...], value: Any) -> dict[str, Any]:
+    """Return `body` with the item at path `at` (keys and list indexes) set to `value`."""
+    if len(at) == 1:
+        body[str(at[0])] = value
+        return body
+    return dict(replaced(body, at, value))
+
+
+def _within(derived: int, seed: SeedRange) -> int:
+    """Fit a derived seed into a model's seed range.
+
+    Runway documents 0..4294967295, the full 32 bits a derived seed has, so its seeds are
+    the derived ones (as before the catalog). A model that states no range gets one in
+    0..2**31-1, which every signed 32-bit field holds.
+    """
+    low = seed.minimum if seed.minimum is not None else 0
+    high = seed.maximum if seed.maximum is not None else 2**31 - 1
+    if low <= derived <= high:
+        return derived
+    return low + derived % (high - low + 1)
+
+
+def _only_axes(issues: list[Any], values: Mapping[str, Any], target: _Target) -> bool:
+    """Whether every problem is about a value a matrix axis gave (for `unsupported: skip`)."""
+    axes = {target.route.wire_name(k) or k for k in values} | set(values)
+    return all(issue.key is not None and issue.key in axes for issue in issues)
 
 
 def _describe(where: tuple[str, Mapping[str, Any]]) -> str:

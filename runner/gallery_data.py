@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from runner.catalog import get_model
 from runner.manifest import RequestState, read_state
-from runner.models import get_model
 from runner.poster import ensure_input_thumb, ensure_poster, input_thumb_path, poster_path
 from runner.repro_names import split_repro
 from runner.request import IMAGE_REF_PREFIX
@@ -174,11 +174,18 @@ def _reason(state: RequestState) -> str | None:
 def _first_frame_ref(state: RequestState) -> str | None:
     """Return the `sha256:…` reference of the request's first-frame image, if it is local."""
     model = get_model(state.model or "")
-    fields = model.image_fields if model is not None else ("image_url",)
-    for field in fields[:1]:
-        value = state.body.get(field)
-        if isinstance(value, str) and value.startswith(IMAGE_REF_PREFIX):
-            return value
+    route = None
+    if model is not None:
+        route = model.route_at(state.endpoint) or model.default_route
+    first = route.images.first if route is not None else "image_url"
+    if first is None:
+        return None  # text-to-video: no input image to show
+    found = dict(route.image_values(state.body)) if route is not None else {}
+    value = next((v for at, v in found.items() if ".".join(map(str, at)) == first), None)
+    if value is None and route is None:
+        value = state.body.get("image_url")
+    if isinstance(value, str) and value.startswith(IMAGE_REF_PREFIX):
+        return value
     return None
 
 

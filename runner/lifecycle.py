@@ -47,7 +47,7 @@ from runner.poster import POSTER_AT, poster_jpeg, poster_path, save_poster
 from runner.probe import NotAVideo, VideoFacts, probe_frame
 from runner.progress import format_duration
 from runner.reconcile import HORIZON, Ledger, client_request_id
-from runner.request import IMAGE_REF_PREFIX, LocalImage, Request, materialize
+from runner.request import IMAGE_REF_PREFIX, LocalImage, Request, image_refs, materialize
 from runner.retry import GiveUp, Quota, RetryPolicy
 from runner.sidecar import render_sidecar, sidecar_for, write_sidecar
 from runner.store import Store, StoreError
@@ -101,23 +101,21 @@ class SpecRun:
     def image_refs(self, request: Request) -> dict[str, str]:
         """Return the `sha256:…` -> display path map of the images `request` uses."""
         refs: dict[str, str] = {}
-        for value in request.body.values():
-            if isinstance(value, str) and value.startswith(IMAGE_REF_PREFIX):
-                image = self.images.get(value[len(IMAGE_REF_PREFIX) :])
-                if image is not None:
-                    shown = self._shown.get(value)
-                    if shown is None:
-                        shown = self._shown[value] = _display(image.path)
-                    refs[value] = shown
+        for value in image_refs(request.body):
+            image = self.images.get(value[len(IMAGE_REF_PREFIX) :])
+            if image is not None:
+                shown = self._shown.get(value)
+                if shown is None:
+                    shown = self._shown[value] = _display(image.path)
+                refs[value] = shown
         return refs
 
     def image_bytes(self, request: Request) -> int:
         """Return the size of the image files `request` sends (0 without images)."""
         total = 0
-        for value in request.body.values():
-            if isinstance(value, str) and value.startswith(IMAGE_REF_PREFIX):
-                image = self.images.get(value[len(IMAGE_REF_PREFIX) :])
-                total += image.size if image is not None else 0
+        for value in image_refs(request.body):
+            image = self.images.get(value[len(IMAGE_REF_PREFIX) :])
+            total += image.size if image is not None else 0
         return total
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.catalog import get_model, seconds_of
 from runner.decide import STATUSES, Action, Decision, Flags, decide
 from runner.errors import UsageError
 from runner.layout import lockfile_of, spec_folder
@@ -143,9 +144,14 @@ class PlanEntry:
 
     @property
     def seconds(self) -> float:
-        """Seconds of video this request makes (0 when the body gives no duration)."""
-        duration = self.payload.get("duration")
-        return float(duration) if isinstance(duration, int | float) else 0.0
+        """Seconds of video this request makes: its duration, else its model's default
+        (0 when neither is known: see `length_known`)."""
+        return self.length or 0.0
+
+    @property
+    def length(self) -> float | None:
+        """Seconds of video this request makes, or None when nothing says how long."""
+        return video_seconds(self.payload, self.request.model if self.request else None)
 
     def to_json(self) -> dict[str, Any]:
         row: dict[str, Any] = {
@@ -170,6 +176,16 @@ class PlanEntry:
                 seed_derived=self.request.seed_derived,
             )
         return row
+
+
+def video_seconds(payload: Mapping[str, Any], model: str | None) -> float | None:
+    """Return the seconds of video a body asks for (the model's default when it names
+    none), or None when neither the body nor the model's docs say."""
+    seconds = seconds_of(payload.get("duration"))
+    if seconds is None and model is not None:
+        found = get_model(model)
+        seconds = found.expected_duration if found is not None else None
+    return None if seconds is None else float(seconds)
 
 
 @dataclass(frozen=True)
@@ -197,6 +213,11 @@ class Plan:
         return sum(e.seconds for e in self.entries if e.status != "orphaned")
 
     @property
+    def unknown_length(self) -> int:
+        """Requests a run would pay for whose length neither the body nor the docs give."""
+        return sum(1 for e in self.entries if e.paid and e.length is None)
+
+    @property
     def seconds_to_generate(self) -> float:
         """Seconds of video a run would pay for."""
         return sum(e.seconds for e in self.entries if e.paid)
@@ -209,6 +230,7 @@ class Plan:
             "submissions": self.submissions,
             "video_seconds": self.video_seconds,
             "video_seconds_to_generate": self.seconds_to_generate,
+            "unknown_length": self.unknown_length,
             "specs": [dict(s) for s in self.specs],
         }
 

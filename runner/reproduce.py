@@ -73,6 +73,7 @@ class Reproduction:
     sidecar: Path
     identical: bool  # same bytes as the original (the sandbox is deterministic)
     resumed: bool  # collected a generation an interrupted reproduce had submitted
+    seeded: bool = True  # the model took the recorded seed (without one, another take)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +110,10 @@ def run_reproduce(
     }
     if base_url is not None or effective.base_url is not None:
         return asyncio.run(reproduce(original, **kwargs))
-    from runner.sandbox import SandboxConfig, start_in_thread
+    from runner.sandbox import IN_PROCESS, start_in_thread
 
     # The same fast emulator `runner run --sandbox` starts.
-    with start_in_thread(SandboxConfig(latency=1.0, jitter=0.2)) as running:
+    with start_in_thread(IN_PROCESS) as running:
         return asyncio.run(reproduce(original, sandbox_url=running.base_url, **kwargs))
 
 
@@ -359,7 +360,8 @@ def _link(original: Original, state: RequestState, output: str, resumed: bool) -
         data["reproductions"] = [*listed, output]
         write_sidecar(original_video, data)
     identical = original_video.is_file() and sha256_file(original_video) == state.sha256
-    return Reproduction(original_video, video, sidecar, identical, resumed)
+    seeded = "seed" in (original.record.get("payload") or {})
+    return Reproduction(original_video, video, sidecar, identical, resumed, seeded)
 
 
 def _not_reproduced(original: Original, outcome: str, reason: str | None) -> ApiError:

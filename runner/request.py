@@ -9,7 +9,7 @@ so a 100,000-request plan never holds 100,000 copies of an image in memory.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,16 +59,64 @@ class Request:
     seed_derived: bool  # True when the spec gave no seed and the runner derived it
 
     @property
-    def seed(self) -> int:
-        return int(self.body["seed"])
+    def seed(self) -> int | None:
+        """The body's seed; None for a model that takes none."""
+        value = self.body.get("seed")
+        return int(value) if value is not None else None
 
 
 def materialize(body: Mapping[str, Any], images: Mapping[str, LocalImage]) -> dict[str, Any]:
-    """Return the body to POST: every sha256: reference replaced by its data: URI."""
-    out = dict(body)
-    for key, value in body.items():
-        if isinstance(value, str) and value.startswith(IMAGE_REF_PREFIX):
-            image = images.get(value[len(IMAGE_REF_PREFIX) :])
-            if image is not None:
-                out[key] = image.data_uri()
+    """Return the body to POST: every sha256: reference replaced by its data: URI.
+
+    References may sit at the top level (`image_url`) or inside (`keyframes.frame0.url`,
+    `image_urls[2]`): every string that is a reference to a known image is replaced.
+    """
+    out: dict[str, Any] = _swap(body, images)
     return out
+
+
+def image_refs(body: Mapping[str, Any]) -> Iterator[str]:
+    """Yield every `sha256:` reference a body holds, at any depth."""
+    for value in body.values():
+        yield from _refs(value)
+
+
+def _refs(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        if value.startswith(IMAGE_REF_PREFIX):
+            yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _refs(item)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _refs(item)
+
+
+def _swap(value: Any, images: Mapping[str, LocalImage]) -> Any:
+    if isinstance(value, str):
+        if value.startswith(IMAGE_REF_PREFIX):
+            image = images.get(value[len(IMAGE_REF_PREFIX) :])
+            return image.data_uri() if image is not None else value
+        return value
+    if isinstance(value, list):
+        return [_swap(item, images) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _swap(item, images) for key, item in value.items()}
+    return value
+
+
+def replaced(value: Any, path: tuple[str | int, ...], new: Any) -> Any:
+    """Return a copy of `value` with the item at `path` replaced by `new`."""
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, list) and isinstance(head, int):
+        copy = list(value)
+        copy[head] = replaced(copy[head], rest, new)
+        return copy
+    if isinstance(value, Mapping):
+        copy_map = dict(value)
+        copy_map[head] = replaced(copy_map[head], rest, new)
+        return copy_map
+    return value

@@ -14,8 +14,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from runner.catalog import PORTABLE_NAMES, Model, Route, get_model, load_catalog
 from runner.identity import canonical_json
-from runner.models import ModelInfo
+from runner.request import replaced
 from runner.schemas import validator_for
 from runner.yamlpos import Path as DocPath
 
@@ -33,9 +34,15 @@ def explain_schema_error(error: Any) -> Iterator[tuple[DocPath, bool, str]]:
     keyword = error.validator
     instance = error.instance
     if keyword == "additionalProperties" and isinstance(instance, dict):
-        allowed = sorted(schema.get("properties", {}))
+        allowed = sorted(k for k, v in schema.get("properties", {}).items() if v != _NEVER)
+        target = _route_of(schema.get("x-route"))
         for key in instance:
             if key in schema.get("properties", {}):
+                continue
+            if target is not None:
+                model, route = target
+                message = _unknown_parameter(model, route, key, allowed)
+                yield (*path, key), True, f"{message} ({where})"
                 continue
             close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else f"allowed here: {', '.join(allowed)}"
@@ -46,6 +53,12 @@ def explain_schema_error(error: Any) -> Iterator[tuple[DocPath, bool, str]]:
         rule = schema.get("x-hint") or "rename it"
         yield (*path, instance), True, f"{instance!r} is not a valid name {where} — {rule}"
         return
+    needs = [e for e in error.context or () if e.validator == "required"]
+    if keyword == "anyOf" and schema.get("x-hint") and needs:
+        # "model:, or a matrix axis model:" — say the first thing required, and the hint.
+        missing = needs[0].message.split("'")[1] if "'" in needs[0].message else "a key"
+        yield path, True, f"{where}: {missing!r} is required — {schema['x-hint']}"
+        return
     if keyword in ("anyOf", "oneOf") and isinstance(instance, dict) and error.context:
         # An axis written as a mapping: explain what is wrong with it as a range.
         for sub in sorted(error.context, key=lambda e: len(e.absolute_path), reverse=True):
@@ -53,6 +66,11 @@ def explain_schema_error(error: Any) -> Iterator[tuple[DocPath, bool, str]]:
                 yield from explain_schema_error(sub)
                 return
     advice = schema.get("x-hint")
+    top_or_job = path in (("model",),) or (len(path) == 3 and path[0] == "jobs")
+    if top_or_job and path[-1] == "model" and keyword != "not" and isinstance(instance, str):
+        suggestion = load_catalog().suggest(instance)
+        if suggestion is not None:
+            advice = f"did you mean {suggestion!r}? (`runner models` lists them)"
     what = _what(keyword, instance, schema, error)
     if keyword == "not" and advice:
         yield path, True, f"{_where_key(path)} is not allowed here — {advice}"
@@ -62,6 +80,19 @@ def explain_schema_error(error: Any) -> Iterator[tuple[DocPath, bool, str]]:
         yield path, True, f"{where}: {missing!r} is required — {advice or 'add it'}"
         return
     yield path, False, f"{_where_key(path)}: {what} — {advice or 'see schemas/spec.schema.json'}"
+
+
+_NEVER = {"not": {}, "x-hint": "set model: at the top level or in the job, not inside params"}
+
+
+def _route_of(mark: Any) -> tuple[Model, Route] | None:
+    """Return the model and route a generated params schema names (`x-route`)."""
+    if not isinstance(mark, str) or "@" not in mark:
+        return None
+    name, _, route_name = mark.rpartition("@")
+    model = get_model(name)
+    route = model.route(route_name) if model is not None else None
+    return (model, route) if model is not None and route is not None else None
 
 
 def _what(keyword: str, instance: Any, schema: Mapping[str, Any], error: Any) -> str:
@@ -173,7 +204,7 @@ _SEPARABLE = frozenset(
 
 
 class BodyValidator:
-    """Validate request bodies against a model schema, caching per parameter value.
+    """Validate request bodies against one model route's schema, caching per parameter value.
 
     Model schemas are flat (`properties` + `required` + `additionalProperties: false`),
     so each parameter can be checked on its own and the result reused: a 100,000-seed
@@ -181,10 +212,12 @@ class BodyValidator:
     validated whole for every body.
     """
 
-    def __init__(self, model: ModelInfo) -> None:
+    def __init__(self, model: Model, route: Route) -> None:
         self.model = model
-        self.images = frozenset(model.image_fields)
-        self.full = validator_for(model.schema_file)
+        self.route = route
+        self.images = frozenset(route.images.top_level())
+        self.nested_images = route.images.top_level() != route.images.all()
+        self.full = validator_for(route.schema_file)
         schema = self.full.schema
         self.properties: Mapping[str, Any] = schema.get("properties", {})
         self.separable = set(schema) <= _SEPARABLE and schema.get("additionalProperties") is False
@@ -198,6 +231,10 @@ class BodyValidator:
         for key in self.images.intersection(body):
             if str(body[key]).startswith("sha256:"):
                 standin[key] = IMAGE_STAND_IN
+        if self.nested_images:  # keyframes.frame0.url, image_urls.*: stand in where they are
+            for path, value in list(self.route.image_values(standin)):
+                if value.startswith("sha256:"):
+                    standin = replaced(standin, path, IMAGE_STAND_IN)
         if not self.separable:
             return [self._issue(e) for e in self.full.iter_errors(standin)]
         keys = frozenset(standin)
@@ -225,7 +262,7 @@ class BodyValidator:
         path = tuple(error.absolute_path)
         if key is None and path:
             key, path = str(path[0]), path[1:]
-        return _body_issue(self.model, key, path, error)
+        return _body_issue(self.model, self.route, key, path, error)
 
 
 _SCALARS = frozenset([str, int, float, bool, type(None)])
@@ -237,29 +274,35 @@ def _freeze(value: Any) -> Any:
     return canonical_json(value)
 
 
-def _body_issue(model: ModelInfo, key: str | None, subpath: DocPath, error: Any) -> _Issue:
+def _body_issue(
+    model: Model, route: Route, key: str | None, subpath: DocPath, error: Any
+) -> _Issue:
     keyword = error.validator
     schema = error.schema if isinstance(error.schema, dict) else {}
     instance = error.instance
     name = model.name
-    params = [p for p in model.params if p != "model"]
+    params = [p for p in route.params if p != "model"]
+    portable = [p for p in route.fields if p not in params]
     if keyword == "additionalProperties" and isinstance(instance, dict):
-        extras = [k for k in instance if k not in model.params]
+        extras = [k for k in instance if k not in route.params]
         extra = extras[0] if extras else "?"
-        close = difflib.get_close_matches(extra, params, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}?" if close else f"its parameters: {', '.join(params)}"
-        return _Issue(extra, (), f"{name} has no parameter {extra!r} — {hint}", True)
+        return _Issue(extra, (), _unknown_parameter(model, route, extra, params + portable), True)
     if keyword == "required":
         missing = error.message.split("'")[1] if "'" in error.message else "a parameter"
-        example = "images/first-frame.png" if missing in model.image_fields else "..."
-        message = f"{name} needs {missing} — add it under params (e.g. {missing}: {example})"
+        example = "images/first-frame.png" if missing in route.images.all() else "..."
+        also = route.portable_for(missing)
+        written = f"{missing} (or {', '.join(also)})" if also and missing not in also else missing
+        message = f"{name} needs {written} — add it under params (e.g. {missing}: {example})"
         return _Issue(None, (), message, True, missing)
     label = key or "the request"
+    alias = [p for p in route.portable_for(key) if p != key] if key else []
+    if alias:
+        label = f"{alias[0]} ({key})"
     shown = short(instance)
     if keyword == "enum":
         options = ", ".join(str(o) for o in schema.get("enum", []))
         message = f"{label} {shown} is not accepted by {name} — use one of: {options}"
-        if isinstance(instance, int) and key == "ratio":
+        if isinstance(instance, int) and "ratio" in (key, *alias):
             message += ' (quote ratios in YAML: "16:9")'
     elif keyword == "type":
         message = (
@@ -276,8 +319,31 @@ def _body_issue(model: ModelInfo, key: str | None, subpath: DocPath, error: Any)
             f"{label} {error.message} for {name} — shorten it (emoji and some symbols count "
             "as two units)"
         )
-    elif keyword == "pattern" and key in model.image_fields:
+    elif keyword == "pattern" and key in route.images.all():
         message = f"{label} must be a local image path, an https:// URL or a data: URI"
     else:
         message = f"{label}: {error.message} ({name})"
     return _Issue(key, subpath, message, False)
+
+
+def _unknown_parameter(model: Model, route: Route, extra: str, known: list[str]) -> str:
+    """Say that `model` has no parameter `extra`, and what it has instead."""
+    name = model.name
+    if extra in ("image", "last_image", "image_url", "tail_image_url", "last_image_url"):
+        if route.images.first is None:
+            return (
+                f"{name} takes no image: it is text-to-video — remove {extra}, or choose an "
+                "image-to-video model (`runner models --capability image-to-video`)"
+            )
+        if extra in ("last_image", "tail_image_url", "last_image_url"):
+            return f"{name} takes no last frame — remove {extra}"
+    if extra == "seed":
+        return (
+            f"{name} takes no seed, so a seed changes nothing and every run gives another "
+            "video — remove seed for it"
+        )
+    if extra in PORTABLE_NAMES:
+        return f"{name} has no {extra} — remove it (`runner models {name}` lists what it takes)"
+    close = difflib.get_close_matches(extra, known, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else f"its parameters: {', '.join(known)}"
+    return f"{name} has no parameter {extra!r} — {hint}"

@@ -20,7 +20,6 @@ Nothing here touches the network or writes a file.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -31,7 +30,6 @@ from typing import Any
 from runner.durable import NotRegular, read_regular
 from runner.errors import Problem, SpecError, UsageError
 from runner.expand import DEFAULT_JOB, Expander, Job
-from runner.models import catalog, get_model
 from runner.request import LocalImage, Request
 from runner.schema_errors import explain_schema_error
 from runner.schemas import validator_for
@@ -356,30 +354,32 @@ class _SpecFile:
                     path,
                     f"{where} has no provider — add provider: aimlapi (or apilaplas, sandbox)",
                 )
-            if model_name is None:
-                models = ", ".join(sorted(catalog()))
-                self.at_key(path, f"{where} has no model — add model: (one of {models})")
-                continue
-            model = get_model(model_name)
-            if model is None:
-                known = sorted(catalog())
-                close = difflib.get_close_matches(model_name, known, n=1, cutoff=0.5)
-                hint = f"did you mean {close[0]!r}?" if close else f"use one of: {', '.join(known)}"
-                self.at(model_path, f"unknown model {model_name!r} — {hint}")
+            matrix_source = job if path else data
+            matrix = matrix_source.get("matrix")
+            if model_name is None and not _has_model_axis(matrix):
+                self.at_key(
+                    path,
+                    f"{where} has no model — add model: (e.g. runway/gen4_turbo; `runner "
+                    "models` lists them) or a matrix axis model: [...] to compare models",
+                )
                 continue
             if provider is None:
                 continue
+            endpoint, endpoint_path = _pick("endpoint", job, path, data)
+            unsupported, _ = _pick("unsupported", job, path, data)
             params = dict(top_params)
             params.update({k: (v, (*path, "params", k)) for k, v in job.get("params", {}).items()})
             output = (job["output"], (*path, "output")) if "output" in job else top_output
-            matrix_source = job if path else data
             yield Job(
                 name=name,
                 path=path,
                 provider=self.provider_override or provider,
                 declared_provider=provider,
-                model=model,
+                model=model_name,
                 model_path=model_path,
+                endpoint=endpoint,
+                endpoint_path=endpoint_path,
+                skip_unsupported=unsupported == "skip",
                 vars={**data.get("vars", {}), **job.get("vars", {})},
                 var_paths={
                     **{name: ("vars", name) for name in data.get("vars", {})},
@@ -387,9 +387,17 @@ class _SpecFile:
                 },
                 params=params,
                 output=output,
-                matrix=matrix_source.get("matrix"),
+                matrix=matrix,
                 matrix_path=(*path, "matrix"),
             )
+
+
+def _has_model_axis(matrix: Any) -> bool:
+    """Whether a matrix names the model itself (an axis or an include entry `model:`)."""
+    if not isinstance(matrix, Mapping):
+        return False
+    includes = matrix.get("include") or []
+    return "model" in matrix or any(isinstance(e, Mapping) and "model" in e for e in includes)
 
 
 def _pick(

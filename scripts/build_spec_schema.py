@@ -204,7 +204,9 @@ def route_facts(route: Route) -> dict[str, Facts]:
     return found
 
 
-def params_def(facts: Mapping[str, Facts], subject: str, route: Route | None) -> dict[str, Any]:
+def params_def(
+    facts: Mapping[str, Facts], subject: str, route: Route | None, model: str | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "$comment": GENERATED,
         "type": "object",
@@ -215,6 +217,10 @@ def params_def(facts: Mapping[str, Facts], subject: str, route: Route | None) ->
         },
         "additionalProperties": False,
     }
+    if route is not None and model is not None:
+        # Which model and route these params are for: `runner validate` words an unknown
+        # key the way the body check does ("takes no seed", "is text-to-video", ...).
+        out["x-route"] = f"{model}@{route.name}"
     if route is not None:
         conflicts: dict[str, Any] = {}
         for portable, target in route.fields.items():
@@ -289,7 +295,7 @@ def generated_parts(catalog: Catalog) -> tuple[dict[str, Any], list[Any], list[A
     for model in catalog.models.values():
         for route in model.routes:
             facts = route_facts(route)
-            defs[_slug(model, route)] = params_def(facts, f"{model.name} takes", route)
+            defs[_slug(model, route)] = params_def(facts, f"{model.name} takes", route, model.name)
             prefix = model.name.split("/", 1)[0] if "/" in model.name else ""
             groups.setdefault(prefix, []).append(facts)
             groups.setdefault("*", []).append(facts)
@@ -322,17 +328,32 @@ def generated_parts(catalog: Catalog) -> tuple[dict[str, Any], list[Any], list[A
 
 
 def _model_required() -> list[dict[str, Any]]:
-    """Require a model: at the top level without jobs, else in each job when the top has none."""
-    hint = "add model: (e.g. runway/gen4_turbo; `runner models` lists them)"
+    """Require a model: at the top level without jobs, else in each job when the top has
+    none, unless the matrix itself names the models (an axis or include entries `model:`)."""
+    hint = (
+        "add model: (e.g. runway/gen4_turbo; `runner models` lists them) or a matrix axis "
+        "model: [...]"
+    )
     return [
         {"if": {"not": {"required": ["jobs"]}},
-         "then": {"required": ["model"], "x-hint": hint}},
+         "then": {"anyOf": [{"required": ["model"]}, _MODEL_AXIS], "x-hint": hint}},
         {"if": {"required": ["jobs"], "not": {"required": ["model"]}},
          "then": {"properties": {"jobs": {"additionalProperties": {
-             "required": ["model"],
+             "anyOf": [{"required": ["model"]}, _MODEL_AXIS],
              "x-hint": hint + ", here or at the top level",
          }}}}},
     ]
+
+
+# A matrix that names the models: `model: [...]`, or include entries with `model:`.
+_MODEL_AXIS = {
+    "required": ["matrix"],
+    "properties": {"matrix": {"anyOf": [
+        {"required": ["model"]},
+        {"required": ["include"],
+         "properties": {"include": {"contains": {"required": ["model"]}}}},
+    ]}},
+}
 
 
 def build(schema: dict[str, Any]) -> dict[str, Any]:

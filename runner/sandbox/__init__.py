@@ -5,11 +5,12 @@ tests do) or from the shell with `runner sandbox serve`. See `server.py` for the
 `config.py` for the knobs and fault kinds.
 """
 
-from runner.sandbox.config import FAULT_KINDS, FaultSpec, SandboxConfig, parse_fault
+from runner.sandbox.config import FAULT_KINDS, IN_PROCESS, FaultSpec, SandboxConfig, parse_fault
 from runner.sandbox.lifecycle import RunningSandbox, check_host, serve, start_in_thread
 
 __all__ = [
     "FAULT_KINDS",
+    "IN_PROCESS",
     "FaultSpec",
     "RunningSandbox",
     "SandboxConfig",

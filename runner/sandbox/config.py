@@ -182,3 +182,9 @@ def _unknown_fault(kind: str) -> str:
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise UsageError(f"sandbox: {message}")
+
+
+# What `runner run --sandbox` (and `reproduce --sandbox`) start in-process: a generation
+# takes about a second, so a demo run feels like one, and its videos are worth looking at
+# (640x360 at 12 fps; `runner sandbox serve`, the tests and the benchmarks keep 160x90).
+IN_PROCESS = SandboxConfig(latency=1.0, jitter=0.2, scale=2, fps=12)

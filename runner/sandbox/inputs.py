@@ -34,6 +34,7 @@ class InputImage:
 
     sha256: str  # of the bytes, or of the URL when the bytes are unknown
     data: bytes | None
+    aspect: float | None = None  # width / height, when the bytes are known
 
 
 def read_image(field: str, value: str) -> InputImage:
@@ -67,4 +68,4 @@ def read_image(field: str, value: str) -> InputImage:
             f"{MIN_ASPECT} and {MAX_ASPECT}"
         )
         raise InputError(field, msg)
-    return InputImage(hashlib.sha256(data).hexdigest(), data)
+    return InputImage(hashlib.sha256(data).hexdigest(), data, ratio)

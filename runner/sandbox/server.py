@@ -32,12 +32,12 @@ from typing import Any
 import jsonschema
 from aiohttp import web
 
+from runner.catalog import Model, Route, get_model, load_catalog, seconds_of
 from runner.clock import Clock, SystemClock
 from runner.correlation import HEADER as CLIENT_REQUEST_ID_HEADER
 from runner.correlation import is_client_request_id
 from runner.errors import UsageError
 from runner.identity import canonical_json
-from runner.models import ModelInfo, catalog, get_model
 from runner.sandbox.cache import RenderCache
 from runner.sandbox.config import SandboxConfig
 from runner.sandbox.faults import FaultDice
@@ -51,6 +51,7 @@ from runner.schemas import validator_for
 from runner.usage import LOGS_PATH
 
 FILES_PREFIX = "/files/"
+RUNWAY_LEGACY = "/v2/generate/video/runway/generation"  # its polls answer video: [url]
 POLL_ERROR_STATUSES = (500, 502, 504)
 MAX_BODY_BYTES = 16 * 1024 * 1024  # a 7 MB data: URI (the schema's limit) must fit
 RENDER_WAIT = 2.0  # a poll after the generation's time waits this long for its clip
@@ -97,7 +98,7 @@ class Sandbox:
         app = web.Application(
             middlewares=[self._errors_mw, self._slow_mw], client_max_size=MAX_BODY_BYTES
         )
-        for endpoint in sorted({m.endpoint for m in catalog().values()}):
+        for endpoint in serving():
             app.router.add_post(endpoint, self._create)
             app.router.add_get(endpoint, self._poll)
         app.router.add_get(FILES_PREFIX + "{name}", self._download)
@@ -171,17 +172,19 @@ class Sandbox:
             return self._error(request, 400, "Body validation error: the body is not JSON")
         if not isinstance(body, dict):
             return self._error(request, 400, "Body validation error: the body must be an object")
-        problem = _validate(body, request.path)
-        if problem is not None:
-            return self._error(request, 400, problem)
-        model = get_model(body["model"])
-        assert model is not None  # _validate checked it
+        found = _validate(body, request.path)
+        if isinstance(found, str):
+            return self._error(request, 400, found)
+        model, route = found
         try:
-            images = {f: read_image(f, body[f]) for f in model.image_fields if f in body}
+            images = {
+                ".".join(map(str, at)): read_image(".".join(map(str, at)), value)
+                for at, value in route.image_values(body)
+            }
         except InputError as exc:
             return self._error(request, 400, f"Body validation error: {exc.field}: {exc}")
 
-        gen = self._new_generation(model, body, images, client_request_id)
+        gen = self._new_generation(model, route, body, images, client_request_id)
         self._generations[gen.id] = gen
         self._ledger.expect(gen)
         if self._store is not None:
@@ -193,7 +196,12 @@ class Sandbox:
             self.stats.faults_injected["drop_after_accept"] += 1
             if request.transport is not None:
                 request.transport.abort()  # accepted and billed, but the answer is lost
-        return _json({"id": gen.id, "status": "queued"}, gen.id)
+        created: dict[str, Any] = {"status": "queued"}
+        # MiniMax answers `generation_id` rather than `id` (its documented quirk).
+        created["generation_id" if model.family == "MiniMax" and _unified(route) else "id"] = gen.id
+        if _unified(route):
+            created["meta"] = {"usage": {"credits_used": 0, "usd_spent": 0.0}}
+        return _json(created, gen.id)
 
     def _refuse_submit(self, request: web.Request) -> web.Response | None:
         if self._dice.fires("rate_limit"):
@@ -207,29 +215,31 @@ class Sandbox:
 
     def _new_generation(
         self,
-        model: ModelInfo,
+        model: Model,
+        route: Route,
         body: dict[str, Any],
         images: dict[str, InputImage],
         client_request_id: str | None,
     ) -> Generation:
         config = self.config
-        ratio = body.get("ratio", model.default_ratio)
-        width, height = output_size(model.sizes[ratio], config.scale)
-        seed = body.get("seed")
-        first = images[model.image_fields[0]]
-        last = images.get("last_image_url")
+        first = images.get(route.images.first or "")
+        last = images.get(route.images.last or "")
+        width, height = output_size(_frame_size(model, route, body, first), config.scale)
+        seed = body.get("seed") if route.seed is not None else None
+        hint = first.sha256 if first is not None else f"t2v:{body.get('prompt', '')}"
         job = RenderJob(
             model=model.name,
             width=width,
             height=height,
             fps=config.fps,
-            duration=body.get("duration", DEFAULT_DURATION),
-            # "random if absent", as documented; drawn from the sandbox's seeded stream
-            seed=seed if seed is not None else self._seed_rng.randrange(2**32),
-            prompt=body.get("prompt", ""),
-            image_sha256=first.sha256,
-            image=first.data,
-            last_image=last.data if last else None,
+            duration=_duration(model, route, body),
+            # "random if absent", as documented (and always for a model without a seed):
+            # drawn from the sandbox's seeded stream, so each such generation differs.
+            seed=seed if isinstance(seed, int) else self._seed_rng.randrange(2**32),
+            prompt=str(body.get("prompt", "")),
+            image_sha256=hint,
+            image=first.data if first is not None else None,
+            last_image=last.data if last is not None else None,
             mode=config.render,
         )
         assert self._scheduler is not None
@@ -244,7 +254,7 @@ class Sandbox:
             starts_at=starts_at,
             ends_at=ends_at,
             failure=FAILURE_MESSAGE if self._dice.fires("failed_generation") else None,
-            placeholder=first.data is None and config.render == "full",
+            placeholder=first is not None and first.data is None and config.render == "full",
             client_request_id=client_request_id,
         )
 
@@ -272,15 +282,22 @@ class Sandbox:
         now = self._now()
         state = self._status(gen, now)
         result: dict[str, Any] = {"id": gen.id, "status": state}
+        unified = request.path != RUNWAY_LEGACY
+        if unified:  # the unified endpoint's shape: video {url} | null, error {name, message}
+            usage = {"credits_used": 0, "usd_spent": 0.0}
+            result.update(video=None, error=None, meta={"usage": usage})
         if state == "completed":
             if gen.id not in self._noticed:
                 self._noticed.add(gen.id)
                 self.stats.notice_delays.append(max(0.0, now - gen.ends_at))
-            result["video"] = [self._signed_url(request, gen)]
+            url = self._signed_url(request, gen)
+            result["video"] = {"url": url} if unified else [url]
             if gen.placeholder:
                 result["sandbox"] = {"placeholder_image": True, "message": PLACEHOLDER_NOTE}
         elif state == "error":
-            result["error"] = gen.failure or self._render_failures[gen.render_key]
+            message = gen.failure or self._render_failures[gen.render_key]
+            error: Any = {"name": "GenerationError", "message": message}
+            result["error"] = error if unified else message
         return _json(result, gen.id)
 
     def _status(self, gen: Generation, now: float) -> str:
@@ -502,21 +519,82 @@ class Sandbox:
         return asyncio.get_running_loop().time()
 
 
-def _validate(body: dict[str, Any], path: str) -> str | None:
-    """Check a create body with the model's schema; return the 400 message or None."""
+def serving() -> list[str]:
+    """Return every POST path the catalog's models are served at (the routes it answers)."""
+    return sorted({r.endpoint for m in load_catalog().models.values() for r in m.routes})
+
+
+def _validate(body: dict[str, Any], path: str) -> tuple[Model, Route] | str:
+    """Check a create body with its model route's schema; return them, or the 400 message."""
     name = body.get("model")
     model = get_model(name) if isinstance(name, str) else None
     if model is None:
-        known = ", ".join(sorted(catalog()))
-        return f"Body validation error: model: unknown model {name!r}; use one of: {known}"
-    if model.endpoint != path:
-        return f"Body validation error: model: {name} is served at {model.endpoint}"
+        close = load_catalog().suggest(str(name))
+        hint = f"did you mean {close!r}? " if close else ""
+        return (
+            f"Body validation error: model: unknown model {name!r} ({hint}the catalog holds "
+            f"{len(load_catalog().models)} models)"
+        )
+    route = model.route_at(path)
+    if route is None:
+        served = ", ".join(r.endpoint for r in model.routes)
+        return f"Body validation error: model: {name} is served at {served}"
     errors = sorted(
-        validator_for(model.schema_file).iter_errors(body), key=lambda e: list(e.absolute_path)
+        validator_for(route.schema_file).iter_errors(body), key=lambda e: list(e.absolute_path)
     )
     if not errors:
-        return None
+        return model, route
     return "Body validation error: " + "; ".join(_describe(e) for e in errors[:3])
+
+
+def _unified(route: Route) -> bool:
+    return route.endpoint != RUNWAY_LEGACY
+
+
+def _frame_size(
+    model: Model, route: Route, body: Mapping[str, Any], first: InputImage | None
+) -> tuple[int, int]:
+    """Return the documented output size for a body, or one derived from its ratio."""
+    ratio_field = route.wire_name("ratio")
+    ratio = body.get(ratio_field) if ratio_field else None
+    ratio = ratio if isinstance(ratio, str) else model.default_ratio
+    resolution = body.get("resolution", model.default_resolution)
+    if isinstance(ratio, str):
+        found = model.size(ratio, resolution if isinstance(resolution, str) else None)
+        if found is None:
+            found = model.size(ratio)
+        if found is not None:
+            return found
+    shape = _ratio(ratio) or (first.aspect if first is not None and first.aspect else 16 / 9)
+    short = _short_side(resolution)
+    if shape >= 1:
+        return round(short * shape), short
+    return short, round(short / shape)
+
+
+def _ratio(text: Any) -> float | None:
+    """Read "16:9" as 16/9 (None for anything else)."""
+    if not isinstance(text, str) or ":" not in text:
+        return None
+    left, _, right = text.partition(":")
+    try:
+        width, height = float(left), float(right)
+    except ValueError:
+        return None
+    return width / height if width > 0 and height > 0 else None
+
+
+def _short_side(resolution: Any) -> int:
+    """Read "1080p" / "720P" as its short side; 720 when the body names none."""
+    digits = "".join(ch for ch in str(resolution or "") if ch.isdigit())
+    return int(digits) if digits and 144 <= int(digits) <= 2160 else 720
+
+
+def _duration(model: Model, route: Route, body: Mapping[str, Any]) -> int:
+    """Return the clip length in whole seconds: the body's, the model's default, or 5."""
+    field = route.wire_name("duration")
+    asked = seconds_of(body.get(field)) if field else None
+    return min(asked or model.expected_duration or DEFAULT_DURATION, 60)
 
 
 def _describe(error: jsonschema.ValidationError) -> str:

@@ -21,13 +21,14 @@ def test_three_providers_with_their_urls_and_keys() -> None:
 
 
 def test_extras_are_only_claimed_where_documented() -> None:
-    """Usage logs, price catalog and metrics are the AI/ML API's; nobody else claims them."""
+    """Usage logs, price catalog and metrics are the AI/ML API's, and the sandbox emulates
+    them (so the tests exercise them offline); Apilaplas documents none of them."""
     aimlapi, apilaplas, sandbox = (PROVIDERS[n] for n in ("aimlapi", "apilaplas", "sandbox"))
     assert aimlapi.usage_logs and aimlapi.price_catalog and aimlapi.metrics
     assert aimlapi.cost_headers and aimlapi.client_request_id and aimlapi.unified_endpoint
     assert apilaplas.unified_endpoint
     assert not (apilaplas.usage_logs or apilaplas.price_catalog or apilaplas.metrics)
-    assert not (sandbox.usage_logs or sandbox.price_catalog or sandbox.metrics)
+    assert sandbox.usage_logs and sandbox.price_catalog and sandbox.metrics
 
 
 def test_reproduce_provider_choices_come_from_the_registry() -> None:

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from runner.catalog import Model, PortableConflict, load_catalog
-from runner.models import ModelInfo, catalog
 from runner.schemas import RunnerValidator, load_schema, schemas_dir
 from runner.spec import load_specs
 
@@ -289,9 +288,11 @@ def test_legacy_runway_schemas_are_byte_for_byte_unchanged() -> None:
 
 
 def test_example_specs_keep_their_request_ids() -> None:
-    """specs/*.yaml expand to the ids the release before the catalog gave them."""
+    """specs/*.yaml expand to the ids the release before the catalog gave them (the
+    model-comparison example is new with the catalog)."""
     root = Path(__file__).resolve().parents[2]
     ids = {s.name: sorted(r.id for r in s.requests) for s in load_specs([root / "specs"])}
+    ids.pop("compare")
     assert ids == {
         "campaign": ["3722a5300c2a9e65", "3e268e41b68e1ced", "7857781b47d6235a",
                      "a583b983c965a41d", "cd3f7329c0226e33", "e43f06f2347b539c"],
@@ -331,30 +332,26 @@ def test_every_model_is_image_or_text_to_video() -> None:
         assert found.routes and found.routes[0].endpoint.startswith("/v2/")
 
 
-def test_adapter_exposes_exactly_the_runway_shaped_models_as_before() -> None:
-    """runner.models.catalog() is what the expander and sandbox saw before the registry."""
-    assert catalog() == {
-        "gen3a_turbo": ModelInfo(
-            name="gen3a_turbo",
-            schema_file="models/gen3a_turbo.schema.json",
-            endpoint=LEGACY,
-            sizes={"16:9": (1280, 768), "9:16": (768, 1280)},
-            default_ratio="16:9",
-            image_fields=("image_url", "last_image_url"),
-            params=("model", "image_url", "last_image_url", "prompt", "ratio", "duration",
-                    "seed"),
-        ),
-        "runway/gen4_turbo": ModelInfo(
-            name="runway/gen4_turbo",
-            schema_file="models/runway-gen4_turbo.schema.json",
-            endpoint=LEGACY,
-            sizes={"16:9": (1280, 720), "9:16": (720, 1280), "4:3": (1104, 832),
-                   "3:4": (832, 1104), "1:1": (960, 960), "21:9": (1584, 672)},
-            default_ratio="16:9",
-            image_fields=("image_url",),
-            params=("model", "image_url", "prompt", "ratio", "duration", "seed"),
-        ),
-    }
+def test_the_legacy_runway_routes_are_what_the_runner_always_posted() -> None:
+    """The two Runway models' default routes keep the endpoint, schema, sizes and image
+    fields the runner used before the catalog (request ids hash these bodies)."""
+    gen3a = load_catalog().get("gen3a_turbo")
+    gen4 = load_catalog().get("runway/gen4_turbo")
+    assert gen3a is not None and gen4 is not None
+    assert (gen3a.default_route.endpoint, gen3a.default_route.schema_file) == (
+        LEGACY, "models/gen3a_turbo.schema.json")
+    assert (gen4.default_route.endpoint, gen4.default_route.schema_file) == (
+        LEGACY, "models/runway-gen4_turbo.schema.json")
+    assert gen3a.default_route.images.all() == ("image_url", "last_image_url")
+    assert gen4.default_route.images.all() == ("image_url",)
+    assert gen3a.default_ratio == gen4.default_ratio == "16:9"
+    assert {r: gen4.size(r) for r in ("16:9", "9:16", "4:3", "3:4", "1:1", "21:9")} == {
+        "16:9": (1280, 720), "9:16": (720, 1280), "4:3": (1104, 832),
+        "3:4": (832, 1104), "1:1": (960, 960), "21:9": (1584, 672)}
+    assert {r: gen3a.size(r) for r in ("16:9", "9:16")} == {
+        "16:9": (1280, 768), "9:16": (768, 1280)}
+    assert gen4.default_route.params == (
+        "model", "image_url", "prompt", "ratio", "duration", "seed")
 
 
 def test_select_filters_by_capability_and_family() -> None:

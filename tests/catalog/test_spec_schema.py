@@ -128,8 +128,8 @@ def test_runner_validate_reports_the_four_errors_in_words(
     lines = result.stderr.splitlines()
     prefix = f"error: {FOUR_ERRORS}"
     assert lines == [
-        f"{prefix}:5:8: model: 'runway/gen4_trbo' is not allowed — use a model name from "
-        "`runner models` (e.g. runway/gen4_turbo)",
+        f"{prefix}:5:8: model: 'runway/gen4_trbo' is not allowed — did you mean "
+        "'runway/gen4_turbo'? (`runner models` lists them)",
         f"{prefix}:8:3: unknown key 'promt' in params — did you mean 'prompt'?",
         f"{prefix}:9:10: params.ratio: '17:9' is not allowed — models named runway/... take "
         "ratio: 16:9, 9:16, 4:3, 3:4, 1:1, 21:9",
@@ -190,10 +190,15 @@ def test_jobs_are_checked_with_their_own_or_the_inherited_model() -> None:
 
 
 def test_a_model_is_required_where_no_level_names_one() -> None:
-    """No model anywhere: the spec (or each job without one) is told to add model:."""
-    assert errors({**BASE, "params": {"image_url": "a.png"}}) == [("", "required")]
+    """No model anywhere: the spec (or each job without one) is told to add model: or a
+    matrix axis model: (which names the models itself)."""
+    assert errors({**BASE, "params": {"image_url": "a.png"}}) == [("", "anyOf")]
     jobs = {**BASE, "jobs": {"a": {"model": "gen3a_turbo"}, "b": {}}}
-    assert errors(jobs) == [("jobs.b", "required")]
+    assert errors(jobs) == [("jobs.b", "anyOf")]
+    axis = {**BASE, "matrix": {"model": ["gen3a_turbo", "runway/gen4_turbo"]}}
+    assert errors(axis) == []
+    included = {**BASE, "matrix": {"include": [{"model": "gen3a_turbo"}]}}
+    assert errors(included) == []
 
 
 def test_the_schema_stays_cheap_to_load() -> None:

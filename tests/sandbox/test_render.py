@@ -10,8 +10,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from PIL import Image
 
-from runner.models import get_model
+from runner.catalog import get_model
 from runner.sandbox import RunningSandbox
 from runner.sandbox.render import (
     MOVES,
@@ -66,7 +67,9 @@ def test_probe_codec_size_and_duration(ratio: str, duration: int) -> None:
     """Each ratio renders at its documented size / 8, H.264, for the requested seconds."""
     model = get_model("runway/gen4_turbo")
     assert model is not None
-    width, height = output_size(model.sizes[ratio], 8)
+    size = model.size(ratio)
+    assert size is not None
+    width, height = output_size(size, 8)
     codec, w, h, seconds, frames = probe(render_clip(job(width=width, height=height,
                                                          duration=duration)))
     assert (codec, w, h) == ("h264", width, height)
@@ -157,3 +160,14 @@ def test_scale_and_fps_knobs_reach_the_file(make_sandbox: Make) -> None:
     _, client = make_sandbox(scale=4, fps=4)
     _, video = client.generate(body())
     assert probe(video) == ("h264", 320, 180, 5.0, 20)
+
+
+def test_another_seed_gives_other_bytes_even_from_a_one_colour_image() -> None:
+    """A flat grey first frame looks the same under every camera move; the seed's glint
+    still makes each seed's video its own."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 36), (128, 128, 128)).save(buffer, "PNG")
+    flat = buffer.getvalue()
+    clips = {render_clip(job(seed=seed, image=flat)) for seed in range(8)}
+    assert len(clips) == 8
+    assert render_clip(job(seed=3, image=flat)) in clips  # and it stays deterministic
