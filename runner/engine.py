@@ -684,26 +684,45 @@ def run(
     `sandbox` swaps every provider for the embedded emulator; without `--base-url` it is
     started in this process (fast defaults) and spoken to over real loopback HTTP.
     """
-    from runner.planning import refuse_empty_selection, select
-    from runner.spec import load_specs
-
-    specs = load_specs(list(paths), provider_override="sandbox" if sandbox else None)
-    chosen = [(spec, list(select(spec.requests, list(only)))) for spec in specs]
-    refuse_empty_selection(
-        [r for spec in specs for r in spec.requests], list(only), sum(len(c) for _, c in chosen)
+    return asyncio.run(
+        arun(
+            paths, options, sandbox=sandbox, only=only, clock=clock, reporter=reporter,
+            environ=environ, transports=transports,
+        )
     )
+
+
+async def arun(
+    paths: Sequence[Path],
+    options: RunOptions,
+    *,
+    sandbox: bool = False,
+    only: Sequence[str] = (),
+    clock: Clock | None = None,
+    reporter: Reporter | None = None,
+    environ: Mapping[str, str] | None = None,
+    transports: Transports = Transports(),
+) -> RunSummary:
+    """Do what `run` does, awaited in the caller's event loop.
+
+    Loading the specs (which reads and hashes their images) and starting and stopping
+    the embedded sandbox block, so they happen in worker threads: the caller's loop keeps
+    turning meanwhile.
+    """
+    chosen = await asyncio.to_thread(_select_specs, paths, sandbox, only)
     needs_sandbox = options.base_url is None and any(
         get_provider(r.provider).base_url is None for _, requests in chosen for r in requests
     )
-    with contextlib.ExitStack() as stack:
+    async with contextlib.AsyncExitStack() as stack:
         sandbox_url = None
         if needs_sandbox:
             from runner.sandbox import IN_PROCESS, start_in_thread
 
             # Fast defaults: a generation takes about a second, so a demo run feels like one.
-            running = stack.enter_context(start_in_thread(IN_PROCESS))
+            running = await asyncio.to_thread(start_in_thread, IN_PROCESS)
+            stack.push_async_callback(asyncio.to_thread, running.stop)
             sandbox_url = running.base_url
-        coro = execute(
+        return await execute(
             chosen,
             options,
             clock=clock,
@@ -712,4 +731,20 @@ def run(
             transports=transports,
             sandbox_url=sandbox_url,
         )
-        return asyncio.run(coro)
+
+
+def _select_specs(
+    paths: Sequence[Path], sandbox: bool, only: Sequence[str]
+) -> list[tuple[LoadedSpecLike, list[Request]]]:
+    """Load the specs at `paths` and pick each one's `--only` selection (none empty)."""
+    from runner.planning import refuse_empty_selection, select
+    from runner.spec import load_specs
+
+    specs = load_specs(list(paths), provider_override="sandbox" if sandbox else None)
+    chosen: list[tuple[LoadedSpecLike, list[Request]]] = [
+        (spec, list(select(spec.requests, list(only)))) for spec in specs
+    ]
+    refuse_empty_selection(
+        [r for spec in specs for r in spec.requests], list(only), sum(len(c) for _, c in chosen)
+    )
+    return chosen
