@@ -265,13 +265,16 @@ def test_interrupting_a_sync_run_in_a_running_loop_saves_its_state(
 ) -> None:
     """Ctrl-C while `runner.run` waits in a notebook-like loop: KeyboardInterrupt once the
     run has wound down; both submissions are recorded, so the next run only collects."""
-    sandbox.configure(latency=2.0)  # the generations are still running when Ctrl-C comes
+    sandbox.configure(latency=4.0)  # the generations are still running when Ctrl-C comes
     main_thread = threading.main_thread().ident
     assert main_thread is not None and threading.get_ident() == main_thread
 
     def interrupt_after_the_posts() -> None:
-        for _ in range(1000):  # bounded: at most ~10 s
-            if sandbox.stats()["submissions"] == 2:
+        # Once both answers are in the manifest: a POST still in flight would rightly end
+        # `unknown` (sent, answer never heard), which is not what this test is about.
+        for _ in range(2000):  # bounded: at most ~20 s
+            states = read_state(Path("out/_sandbox/dragon")).values()
+            if len(states) == 2 and all(s.generation_id for s in states):
                 signal.pthread_kill(main_thread, signal.SIGINT)
                 return
             time.sleep(0.01)
