@@ -7,8 +7,6 @@ They are imported on first use, so `import runner` alone stays cheap (the comman
 imports this package on every start).
 """
 
-from __future__ import annotations
-
 __version__ = "0.1.0"
 
 # Type checkers read the imports below; at run time `typing` is not even imported.
@@ -59,7 +57,7 @@ __all__ = [  # the names of _LAZY, spelled out for linters and type checkers
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":  # quoted: `typing` is not imported at run time
     """Import the API's functions and types when first asked for (PEP 562)."""
     module = _LAZY.get(name)
     if module is None:
