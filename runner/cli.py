@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -169,27 +168,15 @@ def plan(paths: tuple[Path, ...], as_json: bool, sandbox: bool, base_url: str | 
     (Terraform's): 0 nothing to do, 2 work to do (a run would submit, poll, download,
     restore or record something), 1 any error (an invalid spec too).
     """
-    from runner.config import store_url
-    from runner.planning import build_plan
-    from runner.pricing import Pricer
-    from runner.saved_plan import MadeWith, write_plan
-    from runner.spec import load_specs
+    from runner.decide import Flags
+    from runner.preflight import made_with, plan_made_with
 
     with _errors_to_exit(only_code=1 if detailed_exitcode else None):
-        made = MadeWith(
-            tuple(str(p) for p in paths), sandbox, str(output_dir),
-            None if sandbox else store_url(store, list(paths)), base_url, only,
-            force, retry_failed, resubmit_unknown, regenerate_lost,
+        made = made_with(
+            paths, sandbox=sandbox, output_dir=output_dir, store=store, base_url=base_url,
+            only=only, flags=Flags(force, retry_failed, resubmit_unknown, regenerate_lost),
         )
-        specs = load_specs(list(paths), provider_override="sandbox" if sandbox else None)
-        opened = _open_store(made.store, paths) if made.store else None
-        result = build_plan(
-            specs, output_dir, only=only, flags=made.flags,
-            inventory=opened.inventory() if opened is not None else None,
-            pricer=Pricer(base_url=base_url),
-        )
-        if out is not None:
-            write_plan(out, result, made, specs, output_dir)
+        result = plan_made_with(made, out=out)
         if as_json:
             for piece in result.iter_json():
                 click.echo(piece, nl=False)
@@ -329,46 +316,32 @@ def run(ctx: click.Context, paths: tuple[Path, ...], sandbox: bool, base_url: st
     """
     from runner import engine
     from runner.clock import SystemClock
-    from runner.config import store_url
-    from runner.preflight import preflight
+    from runner.decide import Flags
+    from runner.preflight import made_with, made_with_saved, preflight, run_options
     from runner.progress import make_reporter
-    from runner.saved_plan import MadeWith, check_store, read_plan
+    from runner.saved_plan import read_plan
     from runner.summary import summary_lines, write_reports
 
     with _errors_to_exit():
         saved = read_plan(plan_file) if plan_file is not None else None
         if saved is not None:
             _refuse_plan_conflicts(ctx)
-            made = saved.made_with
-            if not made.sandbox:
-                made = replace(made, store=store_url(store, [Path(p) for p in made.paths]))
-            check_store(saved, made.store)
+            made = made_with_saved(saved, store)
         elif not paths:
             raise UsageError("give spec files or folders to run (or --plan FILE)")
         else:
-            made = MadeWith(
-                tuple(str(p) for p in paths), sandbox, str(output_dir),
-                None if sandbox else store_url(store, list(paths)), base_url, only,
-                force, retry_failed, resubmit_unknown, regenerate_lost,
+            made = made_with(
+                paths, sandbox=sandbox, output_dir=output_dir, store=store, base_url=base_url,
+                only=only, flags=Flags(force, retry_failed, resubmit_unknown, regenerate_lost),
             )
         # Sandbox runs never ask (they cost nothing); nor does an approved saved plan.
         asking = saved is None and not made.sandbox and not yes and _interactive()
         prepared = preflight(made, saved=saved, max_cost=max_cost, plan_first=asking)
         if asking and prepared.paying and prepared.plan is not None:
             _confirm(prepared.plan, len(prepared.paying))
-        options = engine.RunOptions(
-            output_dir=Path(made.output_dir),
-            base_url=made.base_url,
-            concurrency=concurrency,
-            force=made.force,
-            retry_failed=made.retry_failed,
-            resubmit_unknown=made.resubmit_unknown,
-            regenerate_lost=made.regenerate_lost,
-            store=prepared.store,
+        options = run_options(
+            made, prepared, concurrency=concurrency, allow_unpriced=allow_unpriced,
             poll=engine.poll_settings(poll_min, poll_max, timeout, sandbox=made.sandbox),
-            max_cost=prepared.ceiling,
-            max_cost_source=prepared.ceiling_source,
-            allow_unpriced=allow_unpriced,
         )
         reporter = make_reporter(sys.stderr, SystemClock())
         summary = engine.run(

@@ -759,29 +759,49 @@ def run(
     `loaded` gives specs the caller already loaded from `paths` (with the same sandbox
     choice), e.g. to plan them first.
     """
-    from runner.planning import refuse_empty_selection, select
-    from runner.spec import load_specs
+    return asyncio.run(
+        arun(
+            paths, options, sandbox=sandbox, only=only, clock=clock, reporter=reporter,
+            environ=environ, transports=transports, loaded=loaded, pricer=pricer,
+            inventory=inventory,
+        )
+    )
 
-    specs: Sequence[LoadedSpecLike] = (
-        loaded if loaded is not None
-        else load_specs(list(paths), provider_override="sandbox" if sandbox else None)
-    )
-    chosen = [(spec, list(select(spec.requests, list(only)))) for spec in specs]
-    refuse_empty_selection(
-        [r for spec in specs for r in spec.requests], list(only), sum(len(c) for _, c in chosen)
-    )
+
+async def arun(
+    paths: Sequence[Path],
+    options: RunOptions,
+    *,
+    sandbox: bool = False,
+    only: Sequence[str] = (),
+    clock: Clock | None = None,
+    reporter: Reporter | None = None,
+    environ: Mapping[str, str] | None = None,
+    transports: Transports = Transports(),
+    loaded: Sequence[LoadedSpecLike] | None = None,
+    pricer: Pricer | None = None,
+    inventory: frozenset[str] | None = None,
+) -> RunSummary:
+    """Do what `run` does, awaited in the caller's event loop.
+
+    Loading the specs (which reads and hashes their images) and starting and stopping
+    the embedded sandbox block, so they happen in worker threads: the caller's loop keeps
+    turning meanwhile.
+    """
+    chosen = await asyncio.to_thread(_select_specs, paths, sandbox, only, loaded)
     needs_sandbox = options.base_url is None and any(
         get_provider(r.provider).base_url is None for _, requests in chosen for r in requests
     )
-    with contextlib.ExitStack() as stack:
+    async with contextlib.AsyncExitStack() as stack:
         sandbox_url = None
         if needs_sandbox:
             from runner.sandbox import IN_PROCESS, start_in_thread
 
             # Fast defaults: a generation takes about a second, so a demo run feels like one.
-            running = stack.enter_context(start_in_thread(IN_PROCESS))
+            running = await asyncio.to_thread(start_in_thread, IN_PROCESS)
+            stack.push_async_callback(asyncio.to_thread, running.stop)
             sandbox_url = running.base_url
-        coro = execute(
+        return await execute(
             chosen,
             options,
             clock=clock,
@@ -792,4 +812,26 @@ def run(
             pricer=pricer,
             inventory=inventory,
         )
-        return asyncio.run(coro)
+
+
+def _select_specs(
+    paths: Sequence[Path],
+    sandbox: bool,
+    only: Sequence[str],
+    loaded: Sequence[LoadedSpecLike] | None = None,
+) -> list[tuple[LoadedSpecLike, list[Request]]]:
+    """Load the specs at `paths` (unless given) and pick each one's `--only` selection."""
+    from runner.planning import refuse_empty_selection, select
+    from runner.spec import load_specs
+
+    specs: Sequence[LoadedSpecLike] = (
+        loaded if loaded is not None
+        else load_specs(list(paths), provider_override="sandbox" if sandbox else None)
+    )
+    chosen: list[tuple[LoadedSpecLike, list[Request]]] = [
+        (spec, list(select(spec.requests, list(only)))) for spec in specs
+    ]
+    refuse_empty_selection(
+        [r for spec in specs for r in spec.requests], list(only), sum(len(c) for _, c in chosen)
+    )
+    return chosen

@@ -4,9 +4,13 @@ The JSON summary is for scripts (`jq '.counts.failed' report.json`); the JUnit X
 the dashboards every CI system already has (GitHub test reporters, GitLab, Jenkins): one
 `<testsuite>` per spec, one `<testcase>` per request, a `<failure>` for a request the API
 failed, an `<error>` for one whose outcome is unknown or that is still pending when the
-run ends. `--report` may be given twice to get both. Both are built from the manifest's
-folded state of the run's requests, so they say what is true on disk, and are written
-atomically: a CI step never reads half a report.
+run ends. It keeps to the JUnit schema pytest publishes (`junit-10.xsd`, which the tests
+validate against): a request's seed, model and matrix go in its `<system-out>`, since a
+`<testcase>` may not hold `<properties>`; the specs of one run run at the same time, so
+each suite's `time` is the run's wall clock, never the sum of its cases' times (a case's
+own `time` is its generation's). `--report` may be given twice to get both. Both are
+built from the manifest's folded state of the run's requests, so they say what is true
+on disk, and are written atomically: a CI step never reads half a report.
 """
 
 from __future__ import annotations
@@ -147,7 +151,8 @@ def report_json(entries: Sequence[ReportEntry], run: RunInfo) -> dict[str, Any]:
 
 def report_junit(entries: Sequence[ReportEntry], run: RunInfo) -> ET.Element:
     """Return the JUnit XML tree of a run: a suite per spec, a test case per request."""
-    root = ET.Element("testsuites", name="runner", timestamp=run.started_at)
+    seconds = f"{run.seconds:.3f}"
+    root = ET.Element("testsuites", name="runner")
     suites: dict[str, list[ReportEntry]] = {}
     for entry in entries:
         suites.setdefault(entry.spec or entry.spec_name, []).append(entry)
@@ -156,8 +161,10 @@ def report_junit(entries: Sequence[ReportEntry], run: RunInfo) -> ET.Element:
         for entry in members:
             _testcase(suite, entry)
         _tally(suite, members)
+        suite.set("skipped", "0")
+        suite.set("time", seconds)
     _tally(root, entries)
-    root.set("time", f"{run.seconds:.3f}")
+    root.set("time", seconds)
     return root
 
 
@@ -196,13 +203,12 @@ def _testcase(suite: ET.Element, entry: ReportEntry) -> None:
     elif entry.status != "done":
         error = ET.SubElement(case, "error", message=reason, type=entry.status)
         error.text = _text(_unfinished_hint(entry))
-    props = ET.SubElement(case, "properties")
-    for key, value in (("seed", entry.seed), ("provider", entry.provider),
-                       ("model", entry.model), ("this_run", entry.this_run),
-                       ("submitted", entry.submitted), ("usd", entry.usd)):
-        ET.SubElement(props, "property", name=key, value=_text(value))
-    for axis, value in entry.matrix.items():
-        ET.SubElement(props, "property", name=f"matrix.{axis}", value=_text(value))
+    # What the request was, one `name: value` line each, where every JUnit reader shows it.
+    facts = [("seed", entry.seed), ("provider", entry.provider), ("model", entry.model),
+             ("this_run", entry.this_run), ("submitted", entry.submitted), ("usd", entry.usd)]
+    facts += [(f"matrix.{axis}", value) for axis, value in entry.matrix.items()]
+    out = ET.SubElement(case, "system-out")
+    out.text = "".join(f"{key}: {_one_line(value)}\n" for key, value in facts)
 
 
 def _unfinished_hint(entry: ReportEntry) -> str:
@@ -215,15 +221,18 @@ def _unfinished_hint(entry: ReportEntry) -> str:
 
 
 def _tally(element: ET.Element, entries: Sequence[ReportEntry]) -> None:
-    """Set the tests/failures/errors/skipped attributes JUnit readers expect."""
+    """Set the tests/failures/errors attributes JUnit readers expect."""
     element.set("tests", str(len(entries)))
     element.set("failures", str(sum(e.status in FAILURE_STATUSES for e in entries)))
     element.set(
         "errors", str(sum(e.status not in FAILURE_STATUSES and e.status != "done" for e in entries))
     )
-    element.set("skipped", "0")
-    seconds = sum(float(e.timings.get("generation_seconds") or 0) for e in entries)
-    element.set("time", f"{seconds:.3f}")
+
+
+def _one_line(value: Any) -> str:
+    """Return a value as XML-safe text on one line (a multi-line string JSON-quoted)."""
+    text = _text(value)
+    return _text(json.dumps(value, ensure_ascii=False)) if "\n" in text or "\r" in text else text
 
 
 def _text(value: Any) -> str:

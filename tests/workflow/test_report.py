@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+import xmlschema
+from click.testing import CliRunner
+
+from runner.cli import cli
 from runner.manifest import Manifest, read_state
 from runner.report import ReportEntry, RunInfo, entry_from_state, write_report
+from runner.sandbox import RunningSandbox
 
-from .conftest import make_request, record_done, record_failed
+from .conftest import make_request, record_done, record_failed, write_png
+
+# pytest's published JUnit schema (see the header of the file for where it comes from).
+JUNIT_XSD = Path(__file__).parent / "schemas" / "junit-10.xsd"
 
 RUN = RunInfo(started_at="2026-11-21T22:00:00.000Z", finished_at="2026-11-21T22:01:00.000Z",
               seconds=60.0)
@@ -66,8 +76,12 @@ def test_junit_report_parses_and_counts_match(tmp_path: Path) -> None:
     assert error.get("type") == "unknown" and "connection dropped" in error.get("message", "")
     passed = [c for c in cases if len(c.findall("failure") + c.findall("error")) == 0]
     assert len(passed) == 2
-    seeds = [p.get("value") for p in suite.iterfind("testcase/properties/property[@name='seed']")]
-    assert sorted(seeds) == ["1", "2", "3", "4"]
+    # Each request's facts are lines of its <system-out> (a <testcase> holds no <properties>).
+    outs = [dict(line.split(": ", 1) for line in (c.findtext("system-out") or "").splitlines())
+            for c in cases]
+    assert sorted(out["seed"] for out in outs) == ["1", "2", "3", "4"]
+    assert {out["model"] for out in outs} == {"runway/gen4_turbo"}
+    assert {out["matrix.seed"] for out in outs} == {"1", "2", "3", "4"}
 
 
 def test_report_is_replaced_atomically(tmp_path: Path) -> None:
@@ -78,3 +92,80 @@ def test_report_is_replaced_atomically(tmp_path: Path) -> None:
     write_report(target, entries[:1], RUN)
     assert json.loads(target.read_text(encoding="utf-8"))["total"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["outputs", "report.json"]
+
+
+@pytest.fixture(scope="module")
+def junit_schema() -> xmlschema.XMLSchema:
+    """pytest's junit-10.xsd, vendored in tests/workflow/schemas/."""
+    return xmlschema.XMLSchema(JUNIT_XSD)
+
+
+def schema_errors(schema: xmlschema.XMLSchema, path: Path) -> list[tuple[str, str]]:
+    """Return every way the file at `path` breaks the schema: (reason, element path)."""
+    return [(str(error.reason), str(error.path)) for error in schema.iter_errors(str(path))]
+
+
+def test_junit_report_validates_against_pytests_schema(
+    tmp_path: Path, junit_schema: xmlschema.XMLSchema
+) -> None:
+    """Done, failed (markup, a control character) and unknown cases: junit-10.xsd accepts it."""
+    path = write_report(tmp_path / "junit.xml", sample(tmp_path), RUN)
+    assert schema_errors(junit_schema, path) == []
+
+
+def test_the_schema_refuses_what_the_report_used_to_write(
+    tmp_path: Path, junit_schema: xmlschema.XMLSchema
+) -> None:
+    """<properties> in a <testcase>, timestamp or skipped on <testsuites>: each is refused."""
+    path = write_report(tmp_path / "junit.xml", sample(tmp_path), RUN)
+    old = {"props": tmp_path / "props.xml", "stamp": tmp_path / "stamp.xml"}
+    tree = ET.parse(path)
+    ET.SubElement(ET.SubElement(tree.getroot().find("testsuite/testcase"), "properties"),
+                  "property", name="seed", value="1")
+    tree.write(old["props"])
+    tree = ET.parse(path)
+    tree.getroot().set("timestamp", RUN.started_at)
+    tree.getroot().set("skipped", "0")
+    tree.write(old["stamp"])
+    refused = "Unexpected child with tag 'properties' at position 2."
+    assert schema_errors(junit_schema, old["props"]) == [
+        (refused, "/testsuites/testsuite/testcase[1]")]
+    assert sorted(schema_errors(junit_schema, old["stamp"])) == [
+        ("'skipped' attribute not allowed for element", "/testsuites"),
+        ("'timestamp' attribute not allowed for element", "/testsuites"),
+    ]
+
+
+def test_suite_time_is_the_runs_wall_clock_not_the_sum_of_its_cases(tmp_path: Path) -> None:
+    """Four 45 s generations in a 60 s run: every suite and the whole file say 60 s."""
+    slow = [dataclasses.replace(e, timings={**e.timings, "generation_seconds": 45.0})
+            for e in sample(tmp_path)]
+    two_specs = slow[:2] + [dataclasses.replace(e, spec="specs/other.yaml") for e in slow[2:]]
+    root = ET.parse(write_report(tmp_path / "junit.xml", two_specs, RUN)).getroot()
+    assert root.get("time") == "60.000"
+    assert [s.get("time") for s in root.findall("testsuite")] == ["60.000", "60.000"]
+    assert {c.get("time") for c in root.iter("testcase")} == {"45.000"}  # per case: its own
+    assert [s.get("timestamp") for s in root.findall("testsuite")] == [RUN.started_at] * 2
+
+
+def test_a_real_runs_junit_file_validates_and_its_times_agree(
+    in_tmp: Path, sandbox: RunningSandbox, junit_schema: xmlschema.XMLSchema
+) -> None:
+    """`runner run --report` on a sandbox with a failed generation: valid, wall-clock times."""
+    write_png(Path("specs/images/mountain.png"))
+    Path("specs/sweep.yaml").write_text(
+        "version: 1\nname: sweep\nprovider: sandbox\nmodel: runway/gen4_turbo\n"
+        "matrix:\n  seed: [1, 2, 3, 4]\nparams:\n  image_url: images/mountain.png\n"
+        "  prompt: A push toward the peak\n  duration: 5\n"
+        "output: \"seed-{{ seed }}.mp4\"\n", encoding="utf-8")
+    sandbox.configure(faults={"failed_generation": {"first": 1, "rate": 0.0}})
+    result = CliRunner().invoke(cli, [
+        "run", "specs/sweep.yaml", "--base-url", sandbox.base_url, "--poll-min", "0.01",
+        "--poll-max", "0.1", "--report", "run.json", "--report", "junit.xml"])
+    assert result.exit_code == 1, result.output
+    assert schema_errors(junit_schema, Path("junit.xml")) == []
+    root = ET.parse("junit.xml").getroot()
+    seconds = json.loads(Path("run.json").read_text(encoding="utf-8"))["seconds"]
+    (suite,) = root.findall("testsuite")
+    assert root.get("time") == suite.get("time") == f"{seconds:.3f}"
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("4", "1", "0")
