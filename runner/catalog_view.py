@@ -1,7 +1,8 @@
 """`runner models`: the catalog as a table, one model's parameters, or JSON.
 
 The JSON shapes are described by `schemas/output/models.schema.json`; both carry
-`format_version` so scripts can tell when they change.
+`format` (which of the two it is) and `format_version` so scripts can tell when they
+change.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 from runner.catalog import Catalog, Model, Parameter, Route
 from runner.errors import UsageError
 
+LIST_FORMAT = "runner-models"  # `runner models --json`
+DETAIL_FORMAT = "runner-model"  # `runner models NAME --json`
 FORMAT_VERSION = 1
 WRAP = 88
 
@@ -194,6 +197,7 @@ def _docs(catalog: Catalog) -> dict[str, str]:
 def list_json(catalog: Catalog, models: Sequence[Model]) -> dict[str, Any]:
     """Return the `runner models --json` object."""
     return {
+        "format": LIST_FORMAT,
         "format_version": FORMAT_VERSION,
         "docs": _docs(catalog),
         "models": [_summary(m) for m in models],
@@ -252,4 +256,5 @@ def detail_json(catalog: Catalog, model: Model) -> dict[str, Any]:
         {"source": n.source, "kind": n.kind, "field": n.field, "text": n.text}
         for n in model.notes
     ]
-    return {"format_version": FORMAT_VERSION, "docs": _docs(catalog), "model": entry}
+    return {"format": DETAIL_FORMAT, "format_version": FORMAT_VERSION, "docs": _docs(catalog),
+            "model": entry}

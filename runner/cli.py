@@ -124,7 +124,8 @@ def validate(paths: tuple[Path, ...]) -> None:
 
 @cli.command()
 @PATHS
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (requests, counts).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (schemas/output/plan.schema.json).")
 @click.option("--sandbox", is_flag=True, help="Plan for the embedded emulator (as run --sandbox).")
 @click.option("--base-url", metavar="URL",
               help="Read prices from this server (as `run --base-url` would send requests).")
@@ -158,10 +159,11 @@ def plan(paths: tuple[Path, ...], as_json: bool, sandbox: bool, base_url: str | 
     lost (paid, the provider no longer has it), orphaned (recorded, gone from the spec).
 
     Reads the manifest in <output-dir>/<spec name>/, the lock file beside each spec and
-    the store's list. With --json, prints one object: `requests` (id, spec, job, status,
-    action, paid, estimated_usd, reason, output, payload: the exact body a run would
-    POST, local images as sha256: references), `counts`, `submissions`, `estimated_usd`
-    and `video_seconds`. --out FILE saves the plan for `runner run --plan FILE`.
+    the store's list. With --json, prints one object (schemas/output/plan.schema.json,
+    `format: runner-plan`): `requests` (id, spec, job, status, action, paid,
+    estimated_usd, reason, output, path, payload: the exact body a run would POST, local
+    images as sha256: references), `counts`, `submissions`, `estimated_usd` and
+    `video_seconds`. --out FILE saves the plan for `runner run --plan FILE`.
 
     \b
     Exit codes: 0, or 2 for an invalid spec or flag. With --detailed-exitcode
@@ -187,7 +189,7 @@ def plan(paths: tuple[Path, ...], as_json: bool, sandbox: bool, base_url: str | 
                 if entry.paid:
                     usd = entry.estimated_usd
                     cost = "  price unknown" if usd is None else f"  ${usd:,.2f}"
-                click.echo(f"{entry.status:<8} {entry.id}  {entry.output}{cost}{reason}")
+                click.echo(f"{entry.status:<8} {entry.id}  {entry.path or ''}{cost}{reason}")
             for line in plan_lines(result):
                 click.echo(line)
             if out is not None:
@@ -293,7 +295,8 @@ def sandbox_serve(host: str, port: int, allow_remote: bool, latency: float, jitt
                    "next run polls it again (never resubmits it).")
 @click.option("--report", "reports", multiple=True, metavar="FILE",
               type=click.Path(path_type=Path, dir_okay=False),
-              help="Also write a report: JSON, or JUnit XML when FILE ends in .xml. Repeatable.")
+              help="Also write a report: JSON (schemas/output/report.schema.json), or JUnit "
+                   "XML when FILE ends in .xml. Repeatable.")
 @click.pass_context
 def run(ctx: click.Context, paths: tuple[Path, ...], sandbox: bool, base_url: str | None,
         concurrency: int, only: tuple[str, ...], force: bool, retry_failed: bool,
@@ -357,7 +360,8 @@ def run(ctx: click.Context, paths: tuple[Path, ...], sandbox: bool, base_url: st
 
 @cli.command()
 @PATHS
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (schemas/output/status.schema.json).")
 @click.option("--sandbox", is_flag=True,
               help="Show the state of `run --sandbox` runs.")
 @OUTPUT_DIR

@@ -31,6 +31,11 @@ from runner.providers import has_usage_logs
 from runner.request import Request
 from runner.spec import LoadedSpec
 
+# `plan --json` and saved plans (schemas/output/plan.schema.json); a change of meaning of
+# a field bumps the version.
+FORMAT = "runner-plan"
+FORMAT_VERSION = 1
+
 ALWAYS_SELECTABLE = ("job", "id")
 
 
@@ -137,13 +142,16 @@ class PlanEntry:
     job: str
     status: str  # one of runner.decide.STATUSES
     reason: str
-    output: str  # <spec folder>/<output>
+    output: str | None  # the spec's `output`, relative to the spec's folder (None: unknown)
+    path: str | None  # where that file is: <output root>/<spec folder>/<output>
     payload: Mapping[str, Any]  # the POST body, local images as sha256: references
     matrix: Mapping[str, Any]
     request: Request | None  # None for orphaned entries
     action: str = Action.REPORT  # a runner.decide.Action
     paid: bool = False  # a run would pay for a generation
     estimated_usd: float | None = None  # what that would cost (paid only; None: unknown)
+    # Orphans: what their record says (provider, model, endpoint, seed), as a request would.
+    recorded: Mapping[str, Any] | None = None
 
     @property
     def seconds(self) -> float:
@@ -166,8 +174,11 @@ class PlanEntry:
             "action": self.action,
             "paid": self.paid,
             "estimated_usd": self.estimated_usd,
-            "reason": self.reason,
+            # The status says it all when the reason would only repeat it.
+            "reason": None if self.reason == self.status else self.reason,
+            "orphaned": self.status == "orphaned",
             "output": self.output,
+            "path": self.path,
             "payload": dict(self.payload),
             "matrix": dict(self.matrix),
         }
@@ -179,6 +190,8 @@ class PlanEntry:
                 seed=self.request.seed,
                 seed_derived=self.request.seed_derived,
             )
+        elif self.recorded is not None:
+            row.update(self.recorded)
         return row
 
 
@@ -242,9 +255,12 @@ class Plan:
         """Seconds of video a run would pay for."""
         return sum(e.seconds for e in self.entries if e.paid)
 
-    def summary(self) -> dict[str, Any]:
-        """Return everything but the per-request list."""
+    def summary(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Return everything but the per-request list (`extra` keys after the format's)."""
         return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            **(extra or {}),
             "counts": self.counts,
             "total": len(self.entries),
             "submissions": self.submissions,
@@ -261,13 +277,14 @@ class Plan:
         """Return the whole plan as one JSON-ready object (`runner plan --json`)."""
         return {**self.summary(), "requests": [e.to_json() for e in self.entries]}
 
-    def iter_json(self) -> Iterator[str]:
-        """Yield `to_json()` as text in pieces, one request per line.
+    def iter_json(self, extra: Mapping[str, Any] | None = None) -> Iterator[str]:
+        """Yield `to_json()` as text in pieces, one request per line (`extra` keys in
+        the head, as a saved plan has them).
 
         Streaming keeps a 100,000-request plan from becoming one huge string, and the
         C JSON encoder (no indent) keeps it fast.
         """
-        head = json.dumps(self.summary(), indent=2, ensure_ascii=False)
+        head = json.dumps(self.summary(extra), indent=2, ensure_ascii=False)
         yield head[:-2] + ',\n  "requests": ['
         for i, entry in enumerate(self.entries):
             yield ("\n    " if i == 0 else ",\n    ") + json.dumps(
@@ -375,7 +392,8 @@ def _entry(
         job=request.job,
         status=decision.status,
         reason=reason,
-        output=prefix + request.output,
+        output=request.output,
+        path=prefix + request.output,
         payload=request.body,
         matrix=request.matrix,
         request=request,
@@ -391,14 +409,16 @@ def orphans(spec: LoadedSpec, records: SpecRecords) -> list[PlanEntry]:
     found: list[PlanEntry] = []
     for rid, state in records.states.items():
         if rid not in ids:
-            found.append(
-                _orphan(
-                    spec, records.folder, rid, state.job, state.output, state.body, state.matrix
-                )
-            )
+            recorded = {"provider": state.provider, "model": state.model,
+                        "endpoint": state.endpoint, "seed": state.seed}
+            found.append(_orphan(spec, records.folder, rid, state.job, state.output,
+                                 state.body, state.matrix, recorded))
     for rid, entry in records.locked.items():
         if rid not in ids and rid not in records.states:
-            found.append(_orphan(spec, records.folder, rid, None, entry.output, entry.payload, {}))
+            recorded = {"provider": entry.provider, "model": entry.model,
+                        "endpoint": entry.endpoint, "seed": entry.seed}
+            found.append(_orphan(spec, records.folder, rid, None, entry.output,
+                                 entry.payload, {}, recorded))
     return found
 
 
@@ -410,6 +430,7 @@ def _orphan(
     output: str | None,
     payload: Mapping[str, Any],
     matrix: Mapping[str, Any],
+    recorded: Mapping[str, Any],
 ) -> PlanEntry:
     return PlanEntry(
         id=rid,
@@ -418,10 +439,12 @@ def _orphan(
         job=job or "?",
         status="orphaned",
         reason="recorded, no longer produced by the spec (`runner prune` removes its files)",
-        output=str(folder / output) if output else "",
+        output=output or None,
+        path=str(folder / output) if output else None,
         payload=payload,
         matrix=matrix,
         request=None,
+        recorded=recorded,
     )
 
 

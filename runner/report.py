@@ -27,7 +27,10 @@ from runner import __version__
 from runner.durable import storage_error, write_atomic
 from runner.manifest import RequestState
 
-REPORT_VERSION = 1
+# The JSON report (schemas/output/report.schema.json). Version 1 was `report_version: 1`,
+# whose `output` held the file's path (now `path`; `output` is the spec's output).
+FORMAT = "runner-report"
+FORMAT_VERSION = 2
 # JUnit files a request the API (or the download) refused as a <failure>; any other
 # status but done (unknown outcome, still pending) as an <error>: it needs a look.
 FAILURE_STATUSES = frozenset({"failed"})
@@ -45,7 +48,8 @@ class ReportEntry:
     job: str
     status: str  # done | failed | pending | unknown | new
     reason: str | None
-    output: str | None  # path of the video, as the user sees it (output dir included)
+    output: str | None  # the spec's `output`, relative to the spec's folder
+    path: str | None  # where that file is: <output root>/<spec folder>/<output>
     seed: int | None
     matrix: Mapping[str, Any]
     provider: str
@@ -64,8 +68,9 @@ class ReportEntry:
             "spec_name": self.spec_name,
             "job": self.job,
             "status": self.status,
-            "reason": self.reason,
+            "reason": None if self.reason == self.status else self.reason,
             "output": self.output,
+            "path": self.path,
             "seed": self.seed,
             "matrix": dict(self.matrix),
             "provider": self.provider,
@@ -86,9 +91,7 @@ class RunInfo:
     seconds: float
 
 
-def entry_from_state(
-    state: RequestState, *, output_root: Path, this_run: bool
-) -> ReportEntry:
+def entry_from_state(state: RequestState, *, folder: Path, this_run: bool) -> ReportEntry:
     """Return the report entry of one request from its manifest state."""
     spec_name = state.spec_name or ""
     generation = state.generation_seconds
@@ -100,7 +103,8 @@ def entry_from_state(
         job=state.job or "default",
         status=state.status,
         reason=state.reason,
-        output=(output_root / spec_name / state.output).as_posix() if state.output else None,
+        output=state.output,
+        path=(folder / state.output).as_posix() if state.output else None,
         seed=state.seed,
         matrix=state.matrix,
         provider=state.provider or "",
@@ -135,7 +139,8 @@ def counts(entries: Iterable[ReportEntry]) -> dict[str, int]:
 def report_json(entries: Sequence[ReportEntry], run: RunInfo) -> dict[str, Any]:
     """Return the JSON summary of a run."""
     return {
-        "report_version": REPORT_VERSION,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
         "runner_version": __version__,
         "started_at": run.started_at,
         "finished_at": run.finished_at,
@@ -188,7 +193,7 @@ def write_report(path: Path, entries: Sequence[ReportEntry], run: RunInfo) -> Pa
 
 def _testcase(suite: ET.Element, entry: ReportEntry) -> None:
     """Add one request's <testcase>, with <failure> or <error> when it did not finish."""
-    name = entry.output or entry.id
+    name = entry.path or entry.id
     case = ET.SubElement(
         suite,
         "testcase",

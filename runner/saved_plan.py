@@ -8,7 +8,8 @@ and of its manifest. Applying it checks the fingerprint, then decides again (rea
 with the same decision table) and compares request by request; any difference refuses
 the run with exit 2 (`StalePlan`) before anything is written or sent.
 
-    {"format": "runner-plan", "format_version": 1, "runner": "0.2.0", "created_at": …,
+    {"format": "runner-plan", "format_version": 1, "runner_version": "0.2.0",
+     "created_at": …,
      "made_with": {"paths": [...], "sandbox": false, "output_dir": "outputs", …},
      "inputs": [{"spec", "sha256", "images": {path: sha256}, "lock", "manifest"}],
      <the plan --json summary>, "requests": [<plan --json rows>]}
@@ -29,11 +30,9 @@ from runner.decide import Flags
 from runner.durable import NotRegular, read_regular, write_atomic
 from runner.errors import StalePlan, UsageError
 from runner.layout import MANIFEST, display_path, lockfile_of, spec_folder
-from runner.planning import Plan
+from runner.planning import FORMAT, FORMAT_VERSION, Plan
 from runner.spec import LoadedSpec
 
-FORMAT = "runner-plan"
-FORMAT_VERSION = 1
 MAX_PLAN_BYTES = 1 << 31  # a million requests is about 600 MB of rows
 AGAIN = "make the plan again (runner plan --out) and review it"
 
@@ -94,7 +93,7 @@ class SavedPlan:
     made_with: MadeWith
     store: str | None  # the digest of the store URL the plan read (`store_digest`)
     inputs: tuple[Mapping[str, Any], ...]
-    decisions: tuple[tuple[str, str, str], ...]  # (id, action, output or id) in plan order
+    decisions: tuple[tuple[str, str, str], ...]  # (id, action, path or id) in plan order
     submissions: int
     estimated_usd: float
 
@@ -122,17 +121,13 @@ def write_plan(
 ) -> None:
     """Write `plan` to `path` (atomically: a reviewer never sees half a plan)."""
     head = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "runner": __version__,
+        "runner_version": __version__,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "made_with": made_with.to_json(),
         "inputs": fingerprint(specs, output_root),
     }
-    pieces = list(plan.iter_json())
-    pieces[0] = json.dumps(head, indent=2, ensure_ascii=False)[:-2] + ",\n" + pieces[0][2:]
     try:
-        write_atomic(path, "".join(pieces).encode("utf-8"))
+        write_atomic(path, "".join(plan.iter_json(head)).encode("utf-8"))
     except OSError as exc:
         msg = f"cannot write the plan to {path} ({exc.strerror}) — check the path"
         raise UsageError(msg) from None
@@ -158,16 +153,20 @@ def read_plan(path: Path) -> SavedPlan:
         msg = (f"{path} is a plan of format_version {data.get('format_version')!r}; this "
                f"runner reads {FORMAT_VERSION} — {AGAIN}")
         raise UsageError(msg)
+    if "made_with" not in data:
+        msg = (f"{path} is `runner plan --json` output, not a saved plan — save one with: "
+               f"runner plan --out {path} SPECS")
+        raise UsageError(msg)
     try:
         made_with = MadeWith.from_json(data["made_with"])
         decisions = tuple(
-            (str(r["id"]), str(r["action"]), str(r.get("output") or r["id"]))
+            (str(r["id"]), str(r["action"]), str(r.get("path") or r["id"]))
             for r in data["requests"]
         )
         inputs = tuple(dict(i) for i in data["inputs"])
         store = data["made_with"].get("store")
         return SavedPlan(
-            path, str(data["runner"]), made_with, None if store is None else str(store),
+            path, str(data["runner_version"]), made_with, None if store is None else str(store),
             inputs, decisions,
             int(data["submissions"]), float(data["estimated_usd"] or 0.0),
         )
@@ -221,7 +220,7 @@ def check_inputs(saved: SavedPlan, specs: Sequence[LoadedSpec], output_root: Pat
 
 def check_decisions(saved: SavedPlan, plan: Plan) -> None:
     """Refuse when deciding again gives anything but the saved decisions."""
-    now = [(e.id, e.action, e.output or e.id) for e in plan.entries]
+    now = [(e.id, e.action, e.path or e.id) for e in plan.entries]
     if now == list(saved.decisions):
         return
     then = {rid: (action, where) for rid, action, where in saved.decisions}

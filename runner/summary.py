@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.layout import spec_folder
 from runner.manifest import RequestState, read_state
@@ -19,6 +19,9 @@ from runner.ownership import check_owner
 from runner.progress import format_duration
 from runner.report import ReportEntry, RunInfo, charged_usd, entry_from_state, write_report
 from runner.request import Request
+
+if TYPE_CHECKING:
+    from runner.spec import LoadedSpec
 
 # Every selected request has its video: here, or kept by the store.
 OK_OUTCOMES = frozenset({"done", "already_done", "restored", "adopted", "stored"})
@@ -191,15 +194,14 @@ def write_reports(summary: RunSummary, paths: Sequence[Path], output_root: Path)
             state = states.get(request.id)
             this_run = request.id in touched
             report = by_id.get(request.id)
-            # spec.folder is <root>/<name> or <root>/_sandbox/<name>: its parent is the root
-            # the entry's <root>/<spec_name>/<output> path is built from.
-            root = spec.folder.parent
             if state is None:
-                entry = _new_entry(request, root, this_run)
+                entry = _new_entry(request, spec.folder, this_run)
                 if report is not None and report.outcome == "stored":
                     entry = replace(entry, status="done", reason="in the store")
             else:
-                entry = entry_from_state(state, output_root=root, this_run=this_run)
+                entry = entry_from_state(state, folder=spec.folder, this_run=this_run)
+            # The spec as this run named it, the same string `plan` and `status` show.
+            entry = replace(entry, spec=spec.display)
             if report is not None and report.paid:
                 entry = replace(entry, submitted=True)
             entries.append(entry)
@@ -209,7 +211,7 @@ def write_reports(summary: RunSummary, paths: Sequence[Path], output_root: Path)
         write_report(path, entries, info)
 
 
-def _new_entry(request: Request, output_root: Path, this_run: bool) -> ReportEntry:
+def _new_entry(request: Request, folder: Path, this_run: bool) -> ReportEntry:
     """A request the manifest does not hold (never submitted, e.g. a quota stopped it)."""
     return ReportEntry(
         id=request.id,
@@ -218,7 +220,8 @@ def _new_entry(request: Request, output_root: Path, this_run: bool) -> ReportEnt
         job=request.job,
         status="new",
         reason="not submitted",
-        output=(output_root / request.spec_name / request.output).as_posix(),
+        output=request.output,
+        path=(folder / request.output).as_posix(),
         seed=request.seed,
         matrix=request.matrix,
         provider=request.provider,
@@ -231,42 +234,55 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# `status --json` (schemas/output/status.schema.json); a change of meaning bumps it.
+STATUS_FORMAT = "runner-status"
+STATUS_FORMAT_VERSION = 1
+
+
 def status_rows(
-    requests: Sequence[Request], states: Mapping[str, RequestState]
+    spec: LoadedSpec, folder: Path, states: Mapping[str, RequestState]
 ) -> list[dict[str, object]]:
     """Return `runner status` rows: each request of the spec joined with its state
     (`new` when the manifest has none), then manifest entries gone from the spec."""
     rows: list[dict[str, object]] = []
     seen: set[str] = set()
-    for request in requests:
+    for request in spec.requests:
         seen.add(request.id)
         state = states.get(request.id)
-        rows.append(_row(request.id, request.spec, request.job, request.output, state))
+        rows.append(_row(spec, folder, request.id, request.job, request.output, state,
+                         seed=request.seed))
     for rid, state in states.items():
         if rid not in seen:
-            rows.append(_row(rid, state.spec, state.job, state.output, state, orphaned=True))
+            rows.append(_row(spec, folder, rid, state.job, state.output, state,
+                             seed=state.seed, orphaned=True))
     return rows
 
 
 def _row(
+    spec: LoadedSpec,
+    folder: Path,
     rid: str,
-    spec: str | None,
     job: str | None,
     output: str | None,
     state: RequestState | None,
     *,
+    seed: int | None,
     orphaned: bool = False,
 ) -> dict[str, object]:
+    status = state.status if state is not None else "new"
+    reason = state.reason if state is not None else None
     return {
         "id": rid,
-        "spec": spec,
+        "spec": spec.display,
+        "spec_name": spec.name,
         "job": job,
-        "status": state.status if state is not None else "new",
+        "status": status,
+        "reason": None if reason == status else reason,
         "orphaned": orphaned,  # in the manifest, gone from the spec
         "output": output,
+        "path": (folder / output).as_posix() if output else None,
         "generation_id": state.generation_id if state else None,
-        "reason": state.reason if state else None,
-        "seed": state.seed if state else None,
+        "seed": seed,
         "submitted_at": state.submitted_at if state else None,
         "downloaded_at": state.downloaded_at if state else None,
         "video": dict(state.video) if state and state.video else None,
@@ -285,14 +301,14 @@ def spec_status(
     for spec in load_specs(list(paths), provider_override="sandbox" if sandbox else None):
         folder = spec_folder(output_root, spec.name, sandbox=spec.sandbox)
         check_owner(folder, spec.path, spec.display)
-        states = read_state(folder)
-        mine = status_rows(spec.requests, states)
+        mine = status_rows(spec, folder, read_state(folder))
         rows.extend(mine)
         specs.append({
-            "spec": spec.display, "name": spec.name, "folder": str(folder),
+            "spec": spec.display, "name": spec.name, "folder": folder.as_posix(),
             "requests": len(mine), "counts": _tally(mine), "spent_usd": _spent(mine),
         })
     return {
+        "format": STATUS_FORMAT, "format_version": STATUS_FORMAT_VERSION,
         "requests": rows, "counts": _tally(rows), "spent_usd": _spent(rows), "specs": specs,
     }
 

@@ -185,7 +185,7 @@ def test_float_seeds_are_the_integers_they_equal(workdir: Path) -> None:
     spec.write_text(spec.read_text().replace("seed: [1]", "seed: [1.0, 1.0e+3]"))
     rows = plan(spec, workdir)["requests"]
     assert sorted(r["payload"]["seed"] for r in rows) == [1, 1000]
-    assert sorted(Path(r["output"]).name for r in rows) == ["seed-1.mp4", "seed-1000.mp4"]
+    assert sorted(Path(r["path"]).name for r in rows) == ["seed-1.mp4", "seed-1000.mp4"]
     assert all(type(r["matrix"]["seed"]) is int for r in rows)
 
 

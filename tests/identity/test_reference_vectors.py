@@ -49,9 +49,9 @@ def write_case(folder: Path, case: dict[str, Any]) -> Path:
 
 
 def pinned(requests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Return id -> the pinned facts (job, seed as sent, output path) of plan requests."""
+    """Return id -> the pinned facts (job, seed as sent, the video's path) of plan requests."""
     return {
-        r["id"]: {"job": r["job"], "seed": r["payload"]["seed"], "output": r["output"]}
+        r["id"]: {"job": r["job"], "seed": r["payload"]["seed"], "output": r["path"]}
         for r in requests
     }
 

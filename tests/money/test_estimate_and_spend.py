@@ -138,8 +138,10 @@ def test_run_records_what_the_sandbox_charged(
     by_id = {r["id"]: r for r in report["requests"]}
     assert by_id[failed[0].id]["usd"] == 0
     xml = ET.parse("r.xml").getroot()
-    usd = [float(p.get("value")) for p in xml.iter("property") if p.get("name") == "usd"]
-    assert sum(usd) == pytest.approx(billed)
+    # Each test case says what its generation was charged in its output (`usd: 2.5`).
+    usd = [float(line.removeprefix("usd: ")) for out in xml.iter("system-out")
+           for line in (out.text or "").splitlines() if line.startswith("usd: ")]
+    assert len(usd) == 8 and sum(usd) == pytest.approx(billed)
     estimated = sum(r.get("estimated_usd") or 0 for r in by_id.values())
     assert f"spent ${billed:,.2f} of an estimated $" in result.stdout
     assert estimated >= 0  # the report carries what was charged; the summary the estimate

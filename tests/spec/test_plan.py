@@ -66,7 +66,7 @@ def test_plan_without_manifest_is_all_new(write_spec: SpecWriter, workdir: Path)
     """With no manifest, every request is new, with paths under <root>/<name>/."""
     plan = build_plan(load_specs([write_spec(SWEEP)]), workdir / "outputs")
     assert plan.counts["new"] == 10 and plan.video_seconds == 50
-    assert plan.entries[0].output == str(workdir / "outputs/sweep/16x9/seed-1.mp4")
+    assert plan.entries[0].path == str(workdir / "outputs/sweep/16x9/seed-1.mp4")
 
 
 def test_plan_reads_every_status_from_the_manifest(write_spec: SpecWriter, workdir: Path) -> None:
@@ -77,7 +77,7 @@ def test_plan_reads_every_status_from_the_manifest(write_spec: SpecWriter, workd
     # Dropping seed 5 from the spec orphans request 9 (seed 5, 1:1) and request 8.
     spec_path.write_text(SWEEP.replace("[1, 2, 3, 4, 5]", "[1, 2, 3, 4]"))
     plan = build_plan(load_specs([spec_path]), workdir / "outputs")
-    by_output = {(e.status, Path(e.output).relative_to(folder).as_posix()) for e in plan.entries}
+    by_output = {(e.status, Path(e.path or "").relative_to(folder).as_posix()) for e in plan.entries}
     assert ("done", "16x9/seed-1.mp4") in by_output
     assert ("pending", "1x1/seed-1.mp4") in by_output
     assert ("failed", "16x9/seed-2.mp4") in by_output
@@ -108,7 +108,7 @@ def test_changed_input_and_missing_file_reasons(write_spec: SpecWriter, workdir:
     assert first.status == "new" and first.reason.startswith("changed input")
     spec_path.write_text(SWEEP)
     plan = build_plan(load_specs([spec_path]), workdir / "outputs")
-    gone = next(e for e in plan.entries if e.output.endswith("1x1/seed-1.mp4"))
+    gone = next(e for e in plan.entries if (e.path or "").endswith("1x1/seed-1.mp4"))
     assert gone.status == "recover" and "downloads it again" in gone.reason and not gone.paid
 
 
@@ -158,18 +158,17 @@ def test_validate_command_ok_and_exit_codes(
 def test_plan_json_shape(
     write_spec: SpecWriter, workdir: Path, run_cli: Callable[..., Result]
 ) -> None:
-    """plan --json prints one object: requests with id/spec/job/status/output/payload, counts."""
+    """plan --json prints one object: requests with id/spec/job/status/output/path/payload."""
     spec_path = write_spec(SWEEP)
     result = run_cli("plan", "--json", "--output-dir", workdir / "out", spec_path)
     assert result.exit_code == 0
     data = json.loads(result.stdout)
     assert data["counts"]["new"] == 10 and data["total"] == 10 and data["video_seconds"] == 50
     item = data["requests"][0]
-    assert {"id", "spec", "job", "status", "output", "payload"} <= set(item)
+    assert {"id", "spec", "job", "status", "output", "path", "payload"} <= set(item)
     assert item["payload"]["image_url"].startswith("sha256:")
-    assert item["payload"]["seed"] == 1 and item["output"] == str(
-        workdir / "out/sweep/16x9/seed-1.mp4"
-    )
+    assert item["payload"]["seed"] == 1 and item["output"] == "16x9/seed-1.mp4"
+    assert item["path"] == str(workdir / "out/sweep/16x9/seed-1.mp4")
     assert not (workdir / "out").exists()  # planning writes nothing
 
 

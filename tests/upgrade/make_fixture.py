@@ -84,7 +84,7 @@ def main(target: Path) -> None:
         (folder / ".lock").unlink(missing_ok=True)
     requests = []
     for item in json.loads(plan.stdout)["requests"]:
-        video = target / item["output"]
+        video = target / item.get("path", item["output"])  # `output` was the path up to 0.1
         requests.append({
             "id": item["id"], "spec": item["spec"], "job": item["job"],
             "output": item["output"], "size": video.stat().st_size,

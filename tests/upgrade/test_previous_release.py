@@ -142,7 +142,7 @@ def test_previous_release_outputs_stay_done_and_cost_nothing(
     assert sorted(r["id"] for r in planned) == sorted(ids)
     assert {r["id"]: r["status"] for r in planned} == dict.fromkeys(ids, "done")
     for item in planned:
-        video = work / item["output"]  # where the plan says the video is
+        video = work / item["path"]  # where the plan says the video is
         assert hashlib.sha256(video.read_bytes()).hexdigest() == ids[item["id"]]["sha256"]
 
     run = cli(work, "run", *specs, base_url=sandbox_url)

@@ -64,7 +64,7 @@ def test_run_writes_gallery_and_both_reports(in_tmp: Path, sandbox: RunningSandb
     assert PROMPT in page.find_all("p", "prompt")[0].text()
     report = json.loads(Path("ci/run.json").read_text(encoding="utf-8"))
     assert report["counts"]["done"] == report["total"] == 4 and report["ok"] is True
-    assert all(r["this_run"] and Path(r["output"]).is_file() for r in report["requests"])
+    assert all(r["this_run"] and Path(r["path"]).is_file() for r in report["requests"])
     junit = ET.parse("ci/junit.xml").getroot()
     assert (junit.get("tests"), junit.get("failures"), junit.get("errors")) == ("4", "0", "0")
     # The next night: nothing to do, no API call, and the report says so.

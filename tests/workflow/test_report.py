@@ -36,7 +36,7 @@ def sample(tmp_path: Path) -> list[ReportEntry]:
         lost = make_request("sweep", {"seed": 4})
         manifest.record_submitting(lost)
         manifest.record_unknown(lost.id, "connection dropped after the POST was sent")
-    return [entry_from_state(s, output_root=tmp_path / "outputs", this_run=True)
+    return [entry_from_state(s, folder=folder, this_run=True)
             for s in read_state(folder).values()]
 
 
@@ -53,7 +53,7 @@ def test_json_report_has_counts_and_one_entry_per_request(tmp_path: Path) -> Non
         assert required <= request.keys()
         assert request["spec"] == "specs/sweep.yaml" and request["job"] == "default"
     done = [r for r in data["requests"] if r["status"] == "done"]
-    assert all(Path(r["output"]).is_file() for r in done)  # paths a CI step can open
+    assert all(Path(r["path"]).is_file() for r in done)  # paths a CI step can open
     assert all(r["timings"]["downloaded_at"] and r["timings"]["submitted_at"] for r in done)
     (failed,) = [r for r in data["requests"] if r["status"] == "failed"]
     assert failed["reason"].startswith('refused: <b>"nsfw"</b>')
