@@ -125,7 +125,10 @@ def _spend_line(summary: RunSummary) -> str:
         estimate += f" (+ {len(paid) - priced} of unknown price)"
     plural = "s" if len(paid) != 1 else ""
     ceiling = f", budget ${summary.budget:,.2f}" if summary.budget is not None else ""
-    return f"{spent}{estimate} on {len(paid)} submission{plural}{ceiling}"
+    # The sandbox bills like the API so budgets can be tried, but no money moves.
+    providers = {r.provider for spec in summary.specs for r in spec.requests}
+    note = " (sandbox prices: nothing was billed)" if providers == {"sandbox"} else ""
+    return f"{spent}{estimate} on {len(paid)} submission{plural}{ceiling}{note}"
 
 
 def summary_lines(summary: RunSummary) -> list[str]:

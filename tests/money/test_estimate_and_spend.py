@@ -144,6 +144,7 @@ def test_run_records_what_the_sandbox_charged(
     assert len(usd) == 8 and sum(usd) == pytest.approx(billed)
     estimated = sum(r.get("estimated_usd") or 0 for r in by_id.values())
     assert f"spent ${billed:,.2f} of an estimated $" in result.stdout
+    assert "nothing was billed" not in result.stdout  # a real provider's address: real money
     assert estimated >= 0  # the report carries what was charged; the summary the estimate
 
     status = json.loads(invoke("status", "--json", spec).stdout)
@@ -151,3 +152,14 @@ def test_run_records_what_the_sandbox_charged(
     assert mine["spent_usd"] == pytest.approx(billed) == status["spent_usd"]
     assert f"${billed:,.2f} spent" in invoke("status", spec).stdout
     assert (workdir / "outputs/prices" / MANIFEST).is_file()
+
+
+def test_a_sandbox_run_says_its_prices_are_pretend(write_spec: Callable[..., Path]) -> None:
+    """`run --sandbox` bills like the API (so budgets can be tried) and says no money moved."""
+    spec = write_spec(MIXED.replace("[alibaba/wan-2-6-t2v, alibaba/wan-2-7-t2v]",
+                                    "[alibaba/wan-2-6-t2v]").replace('["720p", "1080p"]',
+                                                                    '["720p"]'))
+    result = invoke("run", spec, "--sandbox", "--poll-min", "0.02", "--poll-max", "0.1")
+    assert result.exit_code == 0, result.output
+    (line,) = [x for x in result.stdout.splitlines() if "spent $" in x]
+    assert line.endswith("on 2 submissions (sandbox prices: nothing was billed)")
