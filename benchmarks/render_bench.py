@@ -24,7 +24,7 @@ from pathlib import Path
 
 import aiohttp
 
-from runner.models import get_model
+from runner.catalog import get_model
 from runner.sandbox import SandboxConfig, start_in_thread
 from runner.sandbox.render import RenderJob, RenderMode, output_size, render_clip
 
