@@ -293,6 +293,7 @@ def run(paths: tuple[Path, ...], sandbox: bool, base_url: str | None, concurrenc
             regenerate_lost=regenerate_lost,
             store=None if sandbox else _open_store(store, paths),
             poll=engine.poll_settings(poll_min, poll_max, timeout, sandbox=sandbox),
+            priors=True,
         )
         reporter = make_reporter(sys.stderr, SystemClock())
         summary = engine.run(paths, options, sandbox=sandbox, only=only, reporter=reporter)

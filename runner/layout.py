@@ -13,6 +13,8 @@
         .posters/<id>.jpg            gallery posters                  (runner.poster)
         .reproductions/              the reproductions' own manifest
         *.<8 hex>.part               a writer's temp file: never a finished one, removed at start
+    <root>/.timings.json             recent generation times per provider and model, the
+                                     next run's poll schedule starts from (runner.priors)
     <spec file>.lock                 beside the spec, committed to git (runner.lockfile)
 
 The local tree and the object store (runner.store) share these rules: the store keys
@@ -35,6 +37,7 @@ RUN_LOCK = ".lock"
 OWNER = ".spec"
 GALLERY = "index.html"
 GALLERY_STATE = ".gallery.json"  # what the previous gallery showed (new/changed badges)
+TIMINGS = ".timings.json"  # at the root: generation times per provider and model (priors)
 POSTERS = ".posters"
 REPRODUCTIONS = ".reproductions"
 PART_SUFFIX = ".part"
@@ -90,6 +93,11 @@ def sidecar_name(output: str) -> str:
 def poster_of(folder: Path, request_id: str) -> Path:
     """Return the poster of request `request_id` in a spec's folder."""
     return folder / POSTERS / f"{request_id}.jpg"
+
+
+def timings_of(root: Path) -> Path:
+    """Return the history of generation times at the root of an output tree."""
+    return root / TIMINGS
 
 
 def manifest_of(folder: Path) -> Path:
