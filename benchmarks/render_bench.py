@@ -35,8 +35,9 @@ ENDPOINT = "/v2/generate/video/runway/generation"
 def time_renders(scale: int, duration: int, clips: int, mode: RenderMode) -> list[float]:
     """Render `clips` clips with distinct seeds; return milliseconds per clip."""
     model = get_model("runway/gen4_turbo")
-    assert model is not None
-    width, height = output_size(model.sizes["16:9"], scale)
+    size = model.size("16:9") if model is not None else None
+    assert model is not None and size is not None
+    width, height = output_size(size, scale)
     image = IMAGE.read_bytes()
     timings = []
     for seed in range(clips):

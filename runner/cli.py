@@ -11,32 +11,36 @@ import contextlib
 import itertools
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from runner import __version__
+from runner.config import MAX_BUDGET
 from runner.errors import RunnerError, SpecError, UsageError
 from runner.layout import DEFAULT_ROOT
 from runner.providers import PROVIDERS
 
 if TYPE_CHECKING:
+    from runner.planning import Plan
     from runner.store import Store
 
 
 @contextlib.contextmanager
-def _errors_to_exit() -> Iterator[None]:
-    """Turn the core's errors into one line each on stderr and an exit code."""
+def _errors_to_exit(only_code: int | None = None) -> Iterator[None]:
+    """Turn the core's errors into one line each on stderr and an exit code (`only_code`
+    for every error, when a flag such as --detailed-exitcode gives codes a meaning)."""
     try:
         yield
     except SpecError as exc:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)
-        sys.exit(exc.exit_code)
+        sys.exit(only_code or exc.exit_code)
     except RunnerError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        sys.exit(only_code or exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted — state is saved; run the same command again to resume", err=True)
         sys.exit(130)
@@ -124,6 +128,8 @@ def validate(paths: tuple[Path, ...]) -> None:
 @PATHS
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (requests, counts).")
 @click.option("--sandbox", is_flag=True, help="Plan for the embedded emulator (as run --sandbox).")
+@click.option("--base-url", metavar="URL",
+              help="Read prices from this server (as `run --base-url` would send requests).")
 @OUTPUT_DIR
 @STORE
 @click.option("--only", multiple=True, metavar="KEY=VALUE",
@@ -134,10 +140,17 @@ def validate(paths: tuple[Path, ...]) -> None:
               help="Show what `run --resubmit-unknown` would resubmit.")
 @click.option("--regenerate-lost", is_flag=True,
               help="Show what `run --regenerate-lost` would pay for again.")
-def plan(paths: tuple[Path, ...], as_json: bool, sandbox: bool, output_dir: Path,
-         store: str | None, only: tuple[str, ...], force: bool, retry_failed: bool,
-         resubmit_unknown: bool, regenerate_lost: bool) -> None:
-    """Show what a run would do, per request, and why (never calls the API).
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="Save the plan (every decision, and what it depends on) for "
+                   "`runner run --plan FILE`.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 0 when there is nothing to do, 2 when there is work, 1 on error.")
+def plan(paths: tuple[Path, ...], as_json: bool, sandbox: bool, base_url: str | None,
+         output_dir: Path, store: str | None, only: tuple[str, ...], force: bool,
+         retry_failed: bool, resubmit_unknown: bool, regenerate_lost: bool,
+         out: Path | None, detailed_exitcode: bool) -> None:
+    """Show what a run would do, per request, why, and what it would cost (no API call
+    but the price list, which needs no key).
 
     \b
     Statuses: new (a run pays for it), done, adopt (the video is here; recorded without
@@ -148,38 +161,56 @@ def plan(paths: tuple[Path, ...], as_json: bool, sandbox: bool, output_dir: Path
 
     Reads the manifest in <output-dir>/<spec name>/, the lock file beside each spec and
     the store's list. With --json, prints one object: `requests` (id, spec, job, status,
-    action, paid, reason, output, payload: the exact body a run would POST, local images
-    as sha256: references), `counts`, `submissions` and `video_seconds`.
+    action, paid, estimated_usd, reason, output, payload: the exact body a run would
+    POST, local images as sha256: references), `counts`, `submissions`, `estimated_usd`
+    and `video_seconds`. --out FILE saves the plan for `runner run --plan FILE`.
+
+    \b
+    Exit codes: 0, or 2 for an invalid spec or flag. With --detailed-exitcode
+    (Terraform's): 0 nothing to do, 2 work to do (a run would submit, poll, download,
+    restore or record something), 1 any error (an invalid spec too).
     """
-    from runner.decide import Flags
+    from runner.config import store_url
     from runner.planning import build_plan
+    from runner.pricing import Pricer
+    from runner.saved_plan import MadeWith, write_plan
     from runner.spec import load_specs
 
-    with _errors_to_exit():
-        specs = load_specs(list(paths), provider_override="sandbox" if sandbox else None)
-        opened = _open_store(store, paths)
-        flags = Flags(force, retry_failed, resubmit_unknown, regenerate_lost)
-        result = build_plan(
-            specs, output_dir, only=only, flags=flags,
-            inventory=opened.inventory() if opened is not None else None,
+    with _errors_to_exit(only_code=1 if detailed_exitcode else None):
+        made = MadeWith(
+            tuple(str(p) for p in paths), sandbox, str(output_dir),
+            None if sandbox else store_url(store, list(paths)), base_url, only,
+            force, retry_failed, resubmit_unknown, regenerate_lost,
         )
+        specs = load_specs(list(paths), provider_override="sandbox" if sandbox else None)
+        opened = _open_store(made.store, paths) if made.store else None
+        result = build_plan(
+            specs, output_dir, only=only, flags=made.flags,
+            inventory=opened.inventory() if opened is not None else None,
+            pricer=Pricer(base_url=base_url),
+        )
+        if out is not None:
+            write_plan(out, result, made, specs, output_dir)
         if as_json:
             lines = result.iter_json()
             # A thousand lines per write: click.echo costs as much as encoding a line.
             while chunk := "".join(itertools.islice(lines, 1000)):
                 click.echo(chunk, nl=False)
-            return
-        for entry in result.entries:
-            reason = "" if entry.reason == entry.status else f"  ({entry.reason})"
-            click.echo(f"{entry.status:<8} {entry.id}  {entry.output}{reason}")
-        counts = ", ".join(f"{n} {status}" for status, n in result.counts.items() if n)
-        unknown = (f", and {result.unknown_length} of a length the docs do not state"
-                   if result.unknown_length else "")
-        click.echo(
-            f"{len(result.entries)} requests: {counts or 'none'} — {result.submissions} to "
-            f"submit (paid), {result.seconds_to_generate:g} s of video to generate{unknown} "
-            f"(of {result.video_seconds:g} s in the specs)"
-        )
+        else:
+            for entry in result.entries:
+                reason = "" if entry.reason == entry.status else f"  ({entry.reason})"
+                cost = ""
+                if entry.paid:
+                    usd = entry.estimated_usd
+                    cost = "  price unknown" if usd is None else f"  ${usd:,.2f}"
+                click.echo(f"{entry.status:<8} {entry.id}  {entry.output}{cost}{reason}")
+            for line in plan_lines(result):
+                click.echo(line)
+            if out is not None:
+                click.echo(f"saved the plan to {out} — apply exactly it with: "
+                           f"runner run --plan {out}")
+        if detailed_exitcode and result.work:
+            sys.exit(2)
 
 
 @cli.group()
@@ -237,7 +268,7 @@ def sandbox_serve(host: str, port: int, allow_remote: bool, latency: float, jitt
 
 
 @cli.command()
-@PATHS
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path, exists=False))
 @click.option("--sandbox", is_flag=True,
               help="Use the embedded emulator instead of the spec's provider (no key, no network).")
 @click.option("--base-url", metavar="URL",
@@ -255,6 +286,19 @@ def sandbox_serve(host: str, port: int, allow_remote: bool, latency: float, jitt
               help="Pay again for generations the provider no longer has (listed as lost).")
 @OUTPUT_DIR
 @STORE
+@click.option("--max-cost", type=click.FloatRange(min=0, min_open=True, max=MAX_BUDGET),
+              metavar="USD",
+              help="Never let this run's submissions cost more than USD (estimated from the "
+                   "price list before each one; the rest stay new) [default: `budget` in "
+                   "runner.toml; a spec's `budget:` caps that spec too].")
+@click.option("--allow-unpriced", is_flag=True,
+              help="Under a budget, also submit requests whose price is unknown.")
+@click.option("--yes", "-y", is_flag=True,
+              help="Do not ask before paying (a run only asks on a terminal).")
+@click.option("--plan", "plan_file", type=click.Path(path_type=Path, dir_okay=False),
+              metavar="FILE",
+              help="Run exactly the plan `runner plan --out FILE` saved (its specs and flags); "
+                   "exit 2 if its specs, images, lock or manifest changed since.")
 @click.option("--poll-min", type=click.FloatRange(min=0.01), metavar="SECONDS",
               help="Shortest wait between two polls of one generation [5; 0.2 on the sandbox].")
 @click.option("--poll-max", type=click.FloatRange(min=0.01), metavar="SECONDS",
@@ -266,38 +310,77 @@ def sandbox_serve(host: str, port: int, allow_remote: bool, latency: float, jitt
 @click.option("--report", "reports", multiple=True, metavar="FILE",
               type=click.Path(path_type=Path, dir_okay=False),
               help="Also write a report: JSON, or JUnit XML when FILE ends in .xml. Repeatable.")
-def run(paths: tuple[Path, ...], sandbox: bool, base_url: str | None, concurrency: int,
-        only: tuple[str, ...], force: bool, retry_failed: bool, resubmit_unknown: bool,
-        regenerate_lost: bool, output_dir: Path, store: str | None, poll_min: float | None,
-        poll_max: float | None, timeout: float, reports: tuple[Path, ...]) -> None:
+@click.pass_context
+def run(ctx: click.Context, paths: tuple[Path, ...], sandbox: bool, base_url: str | None,
+        concurrency: int, only: tuple[str, ...], force: bool, retry_failed: bool,
+        resubmit_unknown: bool, regenerate_lost: bool, output_dir: Path, store: str | None,
+        max_cost: float | None, allow_unpriced: bool, yes: bool, plan_file: Path | None,
+        poll_min: float | None, poll_max: float | None, timeout: float,
+        reports: tuple[Path, ...]) -> None:
     """Run specs: submit new requests, poll, download; resume whatever was left.
 
     A second run of a finished spec makes no API call. A submission whose outcome is
     unknown (the connection dropped after sending) is never resubmitted on its own.
-    Exit 0 when every selected request has its video, 1 when some failed or are
-    unknown, 2 for an invalid spec, flag, or a missing or rejected key.
+    On a terminal, a run that would pay shows its plan and cost and asks first.
+
+    \b
+    Exit codes:
+      0  every selected request has its video
+      1  some failed, are unknown or still pending (or a runtime error; or not confirmed)
+      2  invalid spec, flag, missing or rejected key, or a saved plan that is stale
+      3  a budget stopped submitting: all that was sent is in, the rest stay new
     """
     from runner import engine
     from runner.clock import SystemClock
+    from runner.config import store_url
+    from runner.preflight import preflight
     from runner.progress import make_reporter
+    from runner.saved_plan import MadeWith, check_store, read_plan
     from runner.summary import summary_lines, write_reports
 
     with _errors_to_exit():
+        saved = read_plan(plan_file) if plan_file is not None else None
+        if saved is not None:
+            _refuse_plan_conflicts(ctx)
+            made = saved.made_with
+            if not made.sandbox:
+                made = replace(made, store=store_url(store, [Path(p) for p in made.paths]))
+            check_store(saved, made.store)
+        elif not paths:
+            raise UsageError("give spec files or folders to run (or --plan FILE)")
+        else:
+            made = MadeWith(
+                tuple(str(p) for p in paths), sandbox, str(output_dir),
+                None if sandbox else store_url(store, list(paths)), base_url, only,
+                force, retry_failed, resubmit_unknown, regenerate_lost,
+            )
+        # Sandbox runs never ask (they cost nothing); nor does an approved saved plan.
+        asking = saved is None and not made.sandbox and not yes and _interactive()
+        prepared = preflight(made, saved=saved, max_cost=max_cost, plan_first=asking)
+        if asking and prepared.paying and prepared.plan is not None:
+            _confirm(prepared.plan, len(prepared.paying))
         options = engine.RunOptions(
-            output_dir=output_dir,
-            base_url=base_url,
+            output_dir=Path(made.output_dir),
+            base_url=made.base_url,
             concurrency=concurrency,
-            force=force,
-            retry_failed=retry_failed,
-            resubmit_unknown=resubmit_unknown,
-            regenerate_lost=regenerate_lost,
-            store=None if sandbox else _open_store(store, paths),
-            poll=engine.poll_settings(poll_min, poll_max, timeout, sandbox=sandbox),
+            force=made.force,
+            retry_failed=made.retry_failed,
+            resubmit_unknown=made.resubmit_unknown,
+            regenerate_lost=made.regenerate_lost,
+            store=prepared.store,
+            poll=engine.poll_settings(poll_min, poll_max, timeout, sandbox=made.sandbox),
+            max_cost=prepared.ceiling,
+            max_cost_source=prepared.ceiling_source,
+            allow_unpriced=allow_unpriced,
             priors=True,
         )
         reporter = make_reporter(sys.stderr, SystemClock())
-        summary = engine.run(paths, options, sandbox=sandbox, only=only, reporter=reporter)
-        write_reports(summary, reports, output_dir)
+        summary = engine.run(
+            [Path(p) for p in made.paths], options, sandbox=made.sandbox, only=made.only,
+            reporter=reporter, loaded=prepared.specs, pricer=prepared.pricer,
+            inventory=prepared.inventory,
+        )
+        write_reports(summary, reports, Path(made.output_dir))
         for line in summary_lines(summary):
             click.echo(line)
         sys.exit(summary.exit_code)
@@ -325,8 +408,14 @@ def status(paths: tuple[Path, ...], as_json: bool, sandbox: bool, output_dir: Pa
             note = " (orphaned: gone from the spec)" if row["orphaned"] else ""
             reason = f" — {row['reason']}" if row["reason"] and row["status"] != "done" else ""
             click.echo(f"{row['status']:<8} {row['spec']}: {where}{note}{reason}")
-        counts = ", ".join(f"{n} {status}" for status, n in result["counts"].items())
-        click.echo(f"{len(result['requests'])} requests: {counts}")
+        for spec in result["specs"]:
+            counts = ", ".join(f"{n} {status}" for status, n in spec["counts"].items())
+            click.echo(f"{spec['spec']}: {spec['requests']} requests: {counts or 'none'} — "
+                       f"${spec['spent_usd']:,.2f} spent on the recorded generations")
+        if len(result["specs"]) > 1:
+            counts = ", ".join(f"{n} {status}" for status, n in result["counts"].items())
+            click.echo(f"{len(result['requests'])} requests: {counts} — "
+                       f"${result['spent_usd']:,.2f} spent")
 
 
 @cli.command()
@@ -520,6 +609,72 @@ def prune(paths: tuple[Path, ...], yes: bool, sandbox: bool, output_dir: Path) -
         click.echo(f"removed {removed} files of {len(orphans)} orphaned requests")
 
 
+# What a saved plan fixes: `run --plan` takes these from the plan, never from the command.
+# (--store may be given: the plan holds only its digest, and the run checks it.)
+PLAN_FIXES = ("paths", "sandbox", "base_url", "only", "force", "retry_failed",
+              "resubmit_unknown", "regenerate_lost", "output_dir")
+
+
+def _refuse_plan_conflicts(ctx: click.Context) -> None:
+    """Refuse `run --plan` with an argument the plan already fixes."""
+    from click.core import ParameterSource
+
+    for name in PLAN_FIXES:
+        given = ctx.params.get(name)
+        if name == "paths" and given:
+            msg = "--plan runs the specs the plan was made for — give no spec paths with it"
+            raise UsageError(msg)
+        if name != "paths" and ctx.get_parameter_source(name) is not ParameterSource.DEFAULT:
+            flag = "--" + name.replace("_", "-")
+            msg = f"--plan runs with the flags the plan was made with — drop {flag}"
+            raise UsageError(msg)
+
+
+def _interactive() -> bool:
+    """Tell whether a person is at the keyboard (both stdin and stderr are a terminal)."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def _confirm(plan: Plan, paying: int) -> None:
+    """Show the plan's closing lines and ask before paying; refuse (exit 1) on no."""
+    for line in plan_lines(plan):
+        click.echo(line, err=True)
+    cost = f"${plan.estimated_usd:,.2f}" + (" + unpriced" if plan.unpriced else "")
+    question = f"Submit {paying} paid generation{'s' if paying != 1 else ''} (est. {cost})?"
+    if not click.confirm(question, default=False, err=True):
+        msg = "not confirmed — nothing was submitted (--yes skips the question)"
+        raise RunnerError(msg)
+
+
+def plan_lines(result: Plan) -> list[str]:
+    """Render a plan's closing lines: counts, video seconds, and what it would cost."""
+    counts = ", ".join(f"{n} {status}" for status, n in result.counts.items() if n)
+    unknown = (f", and {result.unknown_length} of a length the docs do not state"
+               if result.unknown_length else "")
+    lines = [
+        f"{len(result.entries)} requests: {counts or 'none'} — {result.submissions} to "
+        f"submit (paid), {result.seconds_to_generate:g} s of video to generate{unknown} "
+        f"(of {result.video_seconds:g} s in the specs)"
+    ]
+    if result.submissions:
+        if result.unpriced == result.submissions:
+            cost = f"unknown: no price for any of the {result.submissions} (not free)"
+        else:
+            cost = f"${result.estimated_usd:,.2f}"
+            if result.unpriced:
+                cost += f" + {result.unpriced} of unknown price (not free)"
+        lines.append(f"estimated cost: {cost} — prices from {result.prices or 'no price list'}")
+    return lines
+
+
 def main() -> None:
     """Entry point of the `runner` console script."""
-    cli()
+    try:
+        cli(standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        # Under --detailed-exitcode 2 means "work to do", so a bad flag must say 1.
+        sys.exit(1 if "--detailed-exitcode" in sys.argv[1:] else exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)

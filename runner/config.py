@@ -2,6 +2,7 @@
 
     # runner.toml — beside the specs or at the top of the repository
     store = "s3://team-videos/runner"      # where verified videos are kept (runner.store)
+    budget = 50                            # USD any one run may spend (runner.budget)
 
 A flag wins over the environment, which wins over the file: `--store URL`, then
 `RUNNER_STORE`, then `store` here. Credentials never belong in this file (the store's
@@ -23,8 +24,9 @@ from runner.errors import UsageError
 
 CONFIG_FILE = "runner.toml"
 STORE_ENV = "RUNNER_STORE"
-KNOWN_KEYS = frozenset({"store"})
+KNOWN_KEYS = frozenset({"store", "budget"})
 MAX_CONFIG = 1 << 16  # bytes: a few settings
+MAX_BUDGET = 1_000_000  # USD; also refuses inf, which would read as "no ceiling"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,7 @@ class Settings:
 
     path: Path | None = None  # the file it came from
     store: str | None = None
+    budget: float | None = None  # USD: the ceiling of every run of these specs
 
 
 def find_config(paths: Sequence[Path]) -> Path | None:
@@ -69,7 +72,16 @@ def load_settings(paths: Sequence[Path]) -> Settings:
     if store is not None and not isinstance(store, str):
         msg = f"{path}: store must be a URL string, e.g. store = \"s3://bucket/prefix\""
         raise UsageError(msg)
-    return Settings(path=path, store=store)
+    budget = data.get("budget")
+    if budget is not None and (
+        isinstance(budget, bool)
+        or not isinstance(budget, int | float)
+        or not 0 < budget <= MAX_BUDGET
+    ):
+        msg = (f"{path}: budget must be a positive amount in US dollars up to "
+               f"{MAX_BUDGET:,}, e.g. budget = 50")
+        raise UsageError(msg)
+    return Settings(path=path, store=store, budget=None if budget is None else float(budget))
 
 
 def store_url(

@@ -8,6 +8,10 @@ once (a paid API's concurrency tier: Runway's start at 1–20 per model), and th
 pool is sized above it. A failed request never stops the others; 401/403 and a storage
 error (full disk, unwritable folder) stop the whole run at once, letting POSTs already
 sent hear back. At the end each spec's gallery is rebuilt (`write_gallery`).
+
+Before the first submission the price lists of the providers it goes to are fetched
+(`runner.pricing`): every submission reserves its estimate against the run's ceilings
+(`runner.budget`: `--max-cost`, `budget` in runner.toml, each spec's `budget:`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import httpx
 
 from runner import priors
 from runner.api import ApiClient, download_client
+from runner.budget import Budget, Ceilings
 from runner.clock import Clock, SystemClock
 from runner.decide import Action, Decision, Flags, decide
 from runner.errors import AuthError, StorageError, UsageError
@@ -47,9 +52,11 @@ from runner.manifest import Manifest, parse_ts, read_state
 from runner.observe import observe
 from runner.ownership import check_owner, claim
 from runner.polling import PollScheduler, PollSettings
+from runner.pricing import Pricer
 from runner.progress import Reporter, SilentReporter, Tally
 from runner.providers import api_key, get_provider, has_usage_logs
 from runner.reconcile import Ledger
+from runner.report import charged_usd
 from runner.request import LocalImage, Request
 from runner.resume import Work, decisions, prepare
 from runner.retry import RetryPolicy
@@ -92,6 +99,9 @@ class LoadedSpecLike(Protocol):
     @property
     def images(self) -> Mapping[str, LocalImage]: ...
 
+    @property
+    def budget(self) -> float | None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
@@ -111,6 +121,9 @@ class RunOptions:
     download_attempts: int = 3
     url_refreshes: int = 3
     seed: int | None = None  # seeds jitter, for reproducible tests
+    max_cost: float | None = None  # USD: the run's ceiling (runner.budget)
+    max_cost_source: str = "--max-cost"  # what set it (the flag or runner.toml)
+    allow_unpriced: bool = False  # under a ceiling, submit requests of unknown price
     # Start the poll schedule from the provider's metrics and earlier runs' times, and
     # record this run's (runner.priors). The CLI turns it on; tests stay hermetic.
     priors: bool = False
@@ -118,6 +131,9 @@ class RunOptions:
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             msg = f"--concurrency must be at least 1, got {self.concurrency}"
+            raise UsageError(msg)
+        if self.max_cost is not None and not self.max_cost > 0:
+            msg = f"--max-cost must be a positive amount in US dollars, got {self.max_cost}"
             raise UsageError(msg)
 
 
@@ -152,6 +168,8 @@ async def execute(
     transports: Transports = Transports(),
     sandbox_url: str | None = None,
     folders: Mapping[str, Path] | None = None,
+    pricer: Pricer | None = None,
+    inventory: frozenset[str] | None = None,
 ) -> RunSummary:
     """Run the selected requests of each spec to the end; return what happened.
 
@@ -170,7 +188,10 @@ async def execute(
     runs: list[tuple[SpecRun, Sequence[Request]]] = []
     unstored: list[str] = []
     store = options.store
-    inventory = await asyncio.to_thread(store.inventory) if store is not None else None
+    if store is not None and inventory is None:
+        inventory = await asyncio.to_thread(store.inventory)
+    elif store is None:
+        inventory = None
     flags = Flags(
         options.force,
         options.retry_failed,
@@ -188,6 +209,7 @@ async def execute(
         ]
         needed = [w.request for w in preview if w.decision.calls_api]
         _endpoints(needed, options, sandbox_url, environ)
+    ceilings = _ceilings(specs, options)
     try:
         for spec, requests in specs:
             runs.append((_open(spec, requests, options, clock, folders), requests))
@@ -204,8 +226,12 @@ async def execute(
         prepare(work)
         if store is not None and inventory is not None:
             unstored += await _backfill(work, inventory)
+        pricer = pricer or Pricer(base_url=options.base_url)
+        paying = {w.request.provider for w in work if w.action in _MAY_PAY}
+        await pricer.prefetch(paying, transports.api)
+        money = _Money(ceilings, pricer)
         reports, more_unstored = await _run_work(
-            work, endpoints, options, clock, reporter, rng, transports
+            work, endpoints, options, clock, reporter, rng, transports, money
         )
         unstored += more_unstored
         for spec_run, _ in runs:
@@ -226,8 +252,34 @@ async def execute(
     )
     elapsed = clock.monotonic() - started
     return RunSummary(
-        tuple(reports), outcomes, started_at, elapsed, tuple(reporter.notes), tuple(unstored)
+        tuple(reports), outcomes, started_at, elapsed, tuple(reporter.notes), tuple(unstored),
+        budget=ceilings.run.limit, budget_stops=tuple(ceilings.stops),
     )
+
+
+# Actions that may POST a paid generation (a reconcile resubmits what provably never ran).
+_MAY_PAY = frozenset({Action.SUBMIT, Action.RECONCILE})
+
+
+@dataclass(frozen=True, slots=True)
+class _Money:
+    """The run's ceilings and the prices its submissions are estimated from."""
+
+    ceilings: Ceilings
+    pricer: Pricer
+
+
+def _ceilings(
+    specs: Sequence[tuple[LoadedSpecLike, Sequence[Request]]], options: RunOptions
+) -> Ceilings:
+    """Build the run's budget and each spec's own from the options and the specs."""
+    run = Budget(options.max_cost, options.allow_unpriced, options.max_cost_source)
+    own = {
+        spec.display: Budget(spec.budget, options.allow_unpriced, f"budget: in {spec.display}")
+        for spec, _ in specs
+        if spec.budget is not None
+    }
+    return Ceilings(run, own)
 
 
 def _missing_keys(
@@ -473,6 +525,7 @@ async def _run_work(
     reporter: Reporter,
     rng: random.Random,
     transports: Transports,
+    money: _Money,
 ) -> tuple[list[RequestReport], list[str]]:
     """Take every action with `options.concurrency` workers; return one report each
     and the videos the store refused."""
@@ -500,7 +553,8 @@ async def _run_work(
         if queue:
             wanted = {(work[i].request.provider, work[i].request.model) for i in queue}
             prior = _remembered(work, wanted, options)
-            shared = _shared(endpoints, options, clock, reporter, rng, transports, prior)
+            shared = _shared(endpoints, options, clock, reporter, rng, transports, money,
+                             prior)
             # The published metrics arrive while the first POSTs are out, not before them.
             fetch = (asyncio.create_task(_published(shared, wanted, endpoints, transports))
                      if options.priors else None)
@@ -564,6 +618,7 @@ def _shared(
     reporter: Reporter,
     rng: random.Random,
     transports: Transports,
+    money: _Money,
     prior: Mapping[str, list[float]] | None = None,
 ) -> Shared:
     """Build the clients, the poll scheduler and the policies the workers share."""
@@ -600,6 +655,8 @@ def _shared(
         notify=reporter.note,
         download_attempts=options.download_attempts,
         url_refreshes=options.url_refreshes,
+        ceilings=money.ceilings,
+        estimates=money.pricer.usd,
     )
 
 
@@ -657,7 +714,9 @@ class Workers:
                     raise  # the run itself is being stopped (Ctrl-C)
                 return  # cut off by another worker's abort: the run ends with that error
             self.counter.change(running=-1, **{_TALLY_FIELD.get(result.outcome, "skipped"): 1})
-            self.reports[index] = _report(item, result.outcome.value, result.reason, result)
+            self.reports[index] = _report(
+                item, result.outcome.value, result.reason, result, self.shared
+            )
             if result.outcome in (Outcome.UNKNOWN, Outcome.TIMED_OUT):
                 note = f"{item.spec.display}: {item.request.output}: {result.reason}"
                 self.shared.notify(note)
@@ -679,7 +738,7 @@ async def _take(shared: Shared, item: Work) -> Result:
     request = item.request
     manifest = item.spec.manifest
     if item.action == Action.SUBMIT:
-        submitted = await submit(shared, item.spec, request)
+        submitted = await submit(shared, item.spec, request, forget=item.why)
         if isinstance(submitted, Result):
             return submitted
         if shared.abort is not None:  # the run stopped while this POST was out: it is
@@ -707,8 +766,18 @@ async def _take(shared: Shared, item: Work) -> Result:
 
 
 def _report(
-    item: Work, outcome: str, reason: str | None = None, result: Result | None = None
+    item: Work,
+    outcome: str,
+    reason: str | None = None,
+    result: Result | None = None,
+    shared: Shared | None = None,
 ) -> RequestReport:
+    paid = result.paid if result is not None else False
+    usd = estimated = None
+    if paid and shared is not None:
+        estimated = shared.estimate(item.request)
+        state = item.spec.manifest.state.get(item.request.id)
+        usd = charged_usd(state) if state is not None else None
     return RequestReport(
         id=item.request.id,
         spec=item.spec.display,
@@ -716,7 +785,9 @@ def _report(
         outcome=outcome,
         reason=reason,
         video_seconds=result.video_seconds if result is not None else 0.0,
-        paid=result.paid if result is not None else False,
+        paid=paid,
+        usd=usd,
+        estimated_usd=estimated,
     )
 
 
@@ -730,16 +801,24 @@ def run(
     reporter: Reporter | None = None,
     environ: Mapping[str, str] | None = None,
     transports: Transports = Transports(),
+    loaded: Sequence[LoadedSpecLike] | None = None,
+    pricer: Pricer | None = None,
+    inventory: frozenset[str] | None = None,
 ) -> RunSummary:
     """Load the specs at `paths`, select requests and run them (`runner run`).
 
     `sandbox` swaps every provider for the embedded emulator; without `--base-url` it is
     started in this process (fast defaults) and spoken to over real loopback HTTP.
+    `loaded` gives specs the caller already loaded from `paths` (with the same sandbox
+    choice), e.g. to plan them first.
     """
     from runner.planning import refuse_empty_selection, select
     from runner.spec import load_specs
 
-    specs = load_specs(list(paths), provider_override="sandbox" if sandbox else None)
+    specs: Sequence[LoadedSpecLike] = (
+        loaded if loaded is not None
+        else load_specs(list(paths), provider_override="sandbox" if sandbox else None)
+    )
     chosen = [(spec, list(select(spec.requests, list(only)))) for spec in specs]
     refuse_empty_selection(
         [r for spec in specs for r in spec.requests], list(only), sum(len(c) for _, c in chosen)
@@ -763,5 +842,7 @@ def run(
             environ=environ,
             transports=transports,
             sandbox_url=sandbox_url,
+            pricer=pricer,
+            inventory=inventory,
         )
         return asyncio.run(coro)

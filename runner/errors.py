@@ -2,6 +2,7 @@
 
     RunnerError                 base; `exit_code` is what the CLI exits with
     ├── UsageError              bad flags, missing API key, bad configuration      (2)
+    │   └── StalePlan           a saved plan no longer matches its inputs          (2)
     ├── SpecError               one or more problems in spec files, each with a
     │                           file:line:col position                              (2)
     ├── LockError               another live run holds a spec's manifest            (1)
@@ -36,6 +37,10 @@ class UsageError(RunnerError):
     """Raised for bad flags, a missing API key or other bad configuration."""
 
     exit_code = 2
+
+
+class StalePlan(UsageError):
+    """Raised when `run --plan` finds its specs, images, lock or manifest changed."""
 
 
 @dataclass(frozen=True, slots=True)

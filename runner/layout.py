@@ -199,3 +199,11 @@ def fold(path: str) -> str:
 
 _RUNNER_FOLDED = frozenset(fold(name) for name in RUNNER_FILES)
 _PART = re.compile(r".+\.[0-9a-f]{8}" + re.escape(PART_SUFFIX))
+
+
+def display_path(path: Path) -> str:
+    """Show a path relative to the working folder when it lies below it (as typed)."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()

@@ -34,11 +34,12 @@ from runner.api import (
     Rejected,
     Retryable,
 )
+from runner.budget import Ceilings
 from runner.clock import Clock
 from runner.download import DownloadError, ExpiredUrl, download
 from runner.durable import fsync_dir, storage_error
 from runner.errors import AuthError, StorageError
-from runner.layout import sidecar_of
+from runner.layout import display_path, sidecar_of
 from runner.lockfile import LockWriter
 from runner.loopback import is_loopback_url
 from runner.manifest import Manifest, format_ts, parse_ts
@@ -106,7 +107,7 @@ class SpecRun:
             if image is not None:
                 shown = self._shown.get(value)
                 if shown is None:
-                    shown = self._shown[value] = _display(image.path)
+                    shown = self._shown[value] = display_path(image.path)
                 refs[value] = shown
         return refs
 
@@ -117,14 +118,6 @@ class SpecRun:
             image = self.images.get(value[len(IMAGE_REF_PREFIX) :])
             total += image.size if image is not None else 0
         return total
-
-
-def _display(path: Path) -> str:
-    """Show a path relative to the working folder when it lies below it."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
 
 
 @dataclass
@@ -149,6 +142,9 @@ class Shared:
     not_before: dict[str, float] = field(default_factory=dict)  # provider -> monotonic
     send_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     answered: set[str] = field(default_factory=set)  # providers that answered this run
+    ceilings: Ceilings = field(default_factory=Ceilings)  # runner.budget
+    budget_noted: set[str] = field(default_factory=set)  # budget stops already told
+    estimates: Callable[[Request], float | None] = lambda _request: None
     connect_failures: dict[str, int] = field(default_factory=dict)
 
     def stop_provider(self, provider: str, why: str) -> None:
@@ -161,6 +157,10 @@ class Shared:
         """Wait until `provider`'s last Retry-After has passed (one 429 pauses all)."""
         while (delay := self.not_before.get(provider, 0.0) - self.clock.monotonic()) > 0:
             await self.clock.sleep(delay)
+
+    def estimate(self, request: Request) -> float | None:
+        """Return what the price list says `request` costs (None: unknown)."""
+        return self.estimates(request)
 
     def reached(self, provider: str) -> None:
         """Note that `provider` answered: later connect errors are hiccups, not absence."""
@@ -198,7 +198,43 @@ class Shared:
         self.not_before[provider] = max(self.not_before.get(provider, 0.0), until)
 
 
-async def submit(shared: Shared, spec: SpecRun, request: Request) -> str | Result:
+async def submit(
+    shared: Shared, spec: SpecRun, request: Request, *, forget: str | None = None
+) -> str | Result:
+    """POST `request` within the run's budgets (runner.budget); return its generation id.
+
+    `forget` (why it is asked for again: --force, --retry-failed...) drops what an
+    earlier attempt recorded, once the budget lets it go; kept back, it stays as it was.
+    """
+    rid = request.id
+    ceilings, display = shared.ceilings, spec.display
+    refused = ceilings.reserve(display, rid, shared.estimate(request))
+    if refused is not None:
+        if refused not in shared.budget_noted:
+            shared.budget_noted.add(refused)
+            shared.notify(refused)
+        return Result(Outcome.NOT_RUN, refused)
+    if forget is not None and rid in spec.manifest.state:
+        spec.manifest.record_forgotten(rid, forget)
+    try:
+        outcome = await _submit(shared, spec, request)
+    finally:
+        # Whatever happened, the manifest says whether anything may have been made.
+        state = spec.manifest.state.get(rid)
+        sent = state is not None and (
+            state.generation_id is not None or state.status in ("unknown", "lost")
+        )
+        if sent:
+            usd = (state.cost or {}).get("usd") if state is not None else None
+            ceilings.settle(display, rid, usd if isinstance(usd, int | float) else None)
+            if state is not None and state.status == "failed" and state.stage == "generate":
+                ceilings.refund(display, rid)  # a failed generation is not billed
+        else:
+            ceilings.release(display, rid)
+    return outcome
+
+
+async def _submit(shared: Shared, spec: SpecRun, request: Request) -> str | Result:
     """POST `request`, retrying only provable non-effects; return its generation id."""
     client = shared.clients[request.provider]
     manifest = spec.manifest
@@ -459,6 +495,7 @@ async def collect(
             st.running_at = elapsed + delay
             continue
         if generation.status is GenStatus.FAILED:
+            shared.ceilings.refund(spec.display, rid)  # failed generations are not billed
             reason = f"generation {generation.raw_status}: {generation.error or 'no reason given'}"
             manifest.record_failed(rid, reason, stage="generate", retryable=True)
             return Result(Outcome.FAILED, reason)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +22,12 @@ from runner.catalog import get_model, seconds_of
 from runner.decide import STATUSES, Action, Decision, Flags, decide
 from runner.errors import UsageError
 from runner.jsonlines import line_encoder
-from runner.layout import lockfile_of, spec_folder
+from runner.layout import display_path, lockfile_of, spec_folder
 from runner.lockfile import LockEntry, read_lock
 from runner.manifest import RequestState, read_state
 from runner.observe import observe
 from runner.ownership import check_owner
+from runner.pricing import Pricer
 from runner.providers import has_usage_logs
 from runner.request import Request
 from runner.spec import LoadedSpec
@@ -142,6 +144,7 @@ class PlanEntry:
     request: Request | None  # None for orphaned entries
     action: str = Action.REPORT  # a runner.decide.Action
     paid: bool = False  # a run would pay for a generation
+    estimated_usd: float | None = None  # what that would cost (paid only; None: unknown)
 
     @property
     def seconds(self) -> float:
@@ -163,6 +166,7 @@ class PlanEntry:
             "status": self.status,
             "action": self.action,
             "paid": self.paid,
+            "estimated_usd": self.estimated_usd,
             "reason": self.reason,
             "output": self.output,
             "payload": dict(self.payload),
@@ -195,6 +199,7 @@ class Plan:
 
     entries: tuple[PlanEntry, ...]
     specs: tuple[Mapping[str, Any], ...] = field(default=())  # name, spec, folder, images
+    prices: str | None = None  # which price lists the estimate comes from, and how old
 
     @property
     def counts(self) -> dict[str, int]:
@@ -214,6 +219,21 @@ class Plan:
         return sum(e.seconds for e in self.entries if e.status != "orphaned")
 
     @property
+    def estimated_usd(self) -> float:
+        """What a run would pay, for the submissions whose price is known."""
+        return round(sum(e.estimated_usd or 0.0 for e in self.entries if e.paid), 6)
+
+    @property
+    def work(self) -> int:
+        """Requests a run would do something for (submit, poll, download, restore, record)."""
+        return sum(1 for e in self.entries if e.action not in (Action.SKIP, Action.REPORT))
+
+    @property
+    def unpriced(self) -> int:
+        """Submissions whose model has no known price (never counted as free)."""
+        return sum(1 for e in self.entries if e.paid and e.estimated_usd is None)
+
+    @property
     def unknown_length(self) -> int:
         """Requests a run would pay for whose length neither the body nor the docs give."""
         return sum(1 for e in self.entries if e.paid and e.length is None)
@@ -229,6 +249,9 @@ class Plan:
             "counts": self.counts,
             "total": len(self.entries),
             "submissions": self.submissions,
+            "estimated_usd": self.estimated_usd,
+            "unpriced": self.unpriced,
+            "prices": self.prices,
             "video_seconds": self.video_seconds,
             "video_seconds_to_generate": self.seconds_to_generate,
             "unknown_length": self.unknown_length,
@@ -280,6 +303,7 @@ def build_plan(
     only: Sequence[tuple[str, str] | str] = (),
     flags: Flags = NO_FLAGS,
     inventory: frozenset[str] | None = None,
+    pricer: Pricer | None = None,
 ) -> Plan:
     """Decide what a run would do with every request of `specs`; return it as a `Plan`.
 
@@ -300,7 +324,7 @@ def build_plan(
                 "spec": spec.display,
                 "folder": str(folder),
                 "images": {
-                    f"sha256:{sha}": _display(image.path) for sha, image in spec.images.items()
+                    f"sha256:{sha}": display_path(image.path) for sha, image in spec.images.items()
                 },
             }
         )
@@ -313,10 +337,12 @@ def build_plan(
         made_by = _made_by(spec, records)
         for request in chosen:
             decision = decide(seen.facts[request.id], flags)
-            entries.append(_entry(spec, request, decision, prefix, made_by))
+            usd = pricer.usd(request) if pricer is not None and decision.paid else None
+            entries.append(_entry(spec, request, decision, prefix, made_by, usd))
         entries.extend(orphans(spec, records))
     refuse_empty_selection([r for s in specs for r in s.requests], only, chosen_total)
-    return Plan(tuple(entries), tuple(summaries))
+    prices = pricer.describe(time.time()) if pricer is not None and pricer.lists else None
+    return Plan(tuple(entries), tuple(summaries), prices)
 
 
 def _made_by(spec: LoadedSpec, records: SpecRecords) -> dict[str, str]:
@@ -330,7 +356,12 @@ def _made_by(spec: LoadedSpec, records: SpecRecords) -> dict[str, str]:
 
 
 def _entry(
-    spec: LoadedSpec, request: Request, decision: Decision, prefix: str, made_by: Mapping[str, str]
+    spec: LoadedSpec,
+    request: Request,
+    decision: Decision,
+    prefix: str,
+    made_by: Mapping[str, str],
+    usd: float | None,
 ) -> PlanEntry:
     reason = decision.reason
     if decision.status == "new" and reason == "new":
@@ -350,6 +381,7 @@ def _entry(
         request=request,
         action=decision.action,
         paid=decision.paid,
+        estimated_usd=usd,
     )
 
 
@@ -393,9 +425,4 @@ def _orphan(
     )
 
 
-def _display(path: Path) -> str:
-    """Return `path` relative to the working folder when it is inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+

@@ -48,6 +48,9 @@ class ReportEntry:
     model: str
     this_run: bool  # True when this run submitted, polled or downloaded it
     timings: Mapping[str, Any] = field(default_factory=dict)
+    submitted: bool = False  # this run submitted (paid for) its generation
+    usd: float | None = None  # what its generation was charged, whichever run paid (None:
+    # not said, or nothing submitted); a failed generation costs 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the entry as JSON-ready data."""
@@ -64,6 +67,8 @@ class ReportEntry:
             "provider": self.provider,
             "model": self.model,
             "this_run": self.this_run,
+            "submitted": self.submitted,
+            "usd": self.usd,
             "timings": dict(self.timings),
         }
 
@@ -84,6 +89,7 @@ def entry_from_state(
     spec_name = state.spec_name or ""
     generation = state.generation_seconds
     return ReportEntry(
+        usd=charged_usd(state),
         id=state.id,
         spec=state.spec or "",
         spec_name=spec_name,
@@ -106,6 +112,14 @@ def entry_from_state(
     )
 
 
+def charged_usd(state: RequestState) -> float | None:
+    """Return what the provider charged for a request's generation (0 when it failed)."""
+    if state.status == "failed" and state.stage == "generate":
+        return 0.0  # failed generations are not billed
+    said = (state.cost or {}).get("usd")
+    return float(said) if isinstance(said, int | float) else None
+
+
 def counts(entries: Iterable[ReportEntry]) -> dict[str, int]:
     """Return how many entries have each status (every status key present, sorted)."""
     found: dict[str, int] = {"done": 0, "failed": 0, "pending": 0, "unknown": 0}
@@ -123,6 +137,8 @@ def report_json(entries: Sequence[ReportEntry], run: RunInfo) -> dict[str, Any]:
         "finished_at": run.finished_at,
         "seconds": round(run.seconds, 3),
         "total": len(entries),
+        "submissions": sum(1 for e in entries if e.submitted),
+        "spent_usd": round(sum(e.usd or 0.0 for e in entries if e.submitted), 6),
         "counts": counts(entries),
         "ok": all(e.status == "done" for e in entries),
         "requests": [e.to_dict() for e in entries],
@@ -182,7 +198,8 @@ def _testcase(suite: ET.Element, entry: ReportEntry) -> None:
         error.text = _text(_unfinished_hint(entry))
     props = ET.SubElement(case, "properties")
     for key, value in (("seed", entry.seed), ("provider", entry.provider),
-                       ("model", entry.model), ("this_run", entry.this_run)):
+                       ("model", entry.model), ("this_run", entry.this_run),
+                       ("submitted", entry.submitted), ("usd", entry.usd)):
         ET.SubElement(props, "property", name=key, value=_text(value))
     for axis, value in entry.matrix.items():
         ET.SubElement(props, "property", name=f"matrix.{axis}", value=_text(value))

@@ -84,6 +84,7 @@ class _Spec:
     display: str
     requests: Sequence[Request]
     images: Mapping[str, LocalImage]
+    budget: float | None = None  # a reproduction pays for one known request
 
 
 def run_reproduce(

@@ -6,12 +6,12 @@ needs no API call at once, under the spec's lock:
 
     skip      rewrite a sidecar lost between its record and its write
     adopt     record the video already in place (from the lock file or its sidecar)
-    submit    forget what an earlier attempt recorded (the user asked for it again)
     collect   a done/failed request goes back to pending (its generation is polled for a
               fresh URL), a request known only from the lock file enters the manifest
     restore, reconcile           a lock-only record enters the manifest first
 
-The rest (submit, collect, restore, reconcile) is the workers' (`runner.engine`).
+The rest (submit, collect, restore, reconcile) is the workers' (`runner.engine`); a
+submission forgets what an earlier attempt recorded only once it is sure to be sent.
 """
 
 from __future__ import annotations
@@ -104,9 +104,8 @@ def _apply(item: Work, sidecars: Mapping[str, Mapping[str, Any]]) -> None:
     state = manifest.state.get(request.id)
     action = decision.action
     if action == Action.SUBMIT:
-        if state is not None:
-            manifest.record_forgotten(request.id, decision.reason)
-        return
+        return  # what it recorded is forgotten when it is sent (lifecycle.submit), not
+        # before: one a budget keeps back stays as it was
     if action == Action.ADOPT:
         adopted = _adopted(spec_run, request, facts, sidecars.get(request.id))
         manifest.record_adopted(adopted, "sidecar" if facts.adopt_from == "sidecar" else "lock")

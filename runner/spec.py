@@ -61,6 +61,7 @@ class LoadedSpec:
     requests: tuple[Request, ...]
     images: Mapping[str, LocalImage]  # by sha256 hex
     sandbox: bool = False  # its requests go to the embedded sandbox (outputs/_sandbox/<name>/)
+    budget: float | None = None  # USD this spec's submissions may cost in one run (`budget:`)
 
 
 def load_specs(
@@ -235,6 +236,7 @@ class _SpecFile:
             requests=tuple(expander.requests),
             images=dict(expander.found_images),
             sandbox=bool(jobs) and jobs[0].provider == SANDBOX,
+            budget=data.get("budget"),
         )
 
     def _read(self) -> str:

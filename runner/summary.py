@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,14 @@ from runner.layout import spec_folder
 from runner.manifest import RequestState, read_state
 from runner.ownership import check_owner
 from runner.progress import format_duration
-from runner.report import ReportEntry, RunInfo, entry_from_state, write_report
+from runner.report import ReportEntry, RunInfo, charged_usd, entry_from_state, write_report
 from runner.request import Request
 
 # Every selected request has its video: here, or kept by the store.
 OK_OUTCOMES = frozenset({"done", "already_done", "restored", "adopted", "stored"})
+
+
+EXIT_BUDGET = 3  # `run` stopped submitting at a budget; everything it sent is in
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,8 @@ class RequestReport:
     reason: str | None = None
     video_seconds: float = 0.0
     paid: bool = False  # this run submitted (and paid for) its generation
+    usd: float | None = None  # what that generation was charged (None: not said)
+    estimated_usd: float | None = None  # what the price list said it would cost
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,8 @@ class RunSummary:
     wall_seconds: float
     notes: tuple[str, ...] = ()
     unstored: tuple[str, ...] = ()  # verified videos the store did not take (why)
+    budget: float | None = None  # the run's ceiling in USD (--max-cost / runner.toml)
+    budget_stops: tuple[str, ...] = ()  # why submitting stopped at a ceiling, if it did
 
     def count(self, outcome: str) -> int:
         """Return how many requests ended with `outcome`."""
@@ -73,15 +80,49 @@ class RunSummary:
         return sum(1 for r in self.reports if r.paid)
 
     @property
+    def spent_usd(self) -> float:
+        """What this run's submissions were charged (failed generations cost nothing)."""
+        return round(sum(r.usd or 0.0 for r in self.reports if r.paid), 6)
+
+    @property
+    def estimated_usd(self) -> float:
+        """What the price list said this run's submissions would cost."""
+        return round(sum(r.estimated_usd or 0.0 for r in self.reports if r.paid), 6)
+
+    @property
     def video_seconds(self) -> float:
         """Seconds of video generated (paid for) in this run."""
         return sum(r.video_seconds for r in self.reports if r.outcome == "done" and r.paid)
 
     @property
     def exit_code(self) -> int:
-        """0 when every selected request has its video (and the store has it), else 1."""
-        ok = all(r.outcome in OK_OUTCOMES for r in self.reports)
-        return 0 if ok and not self.unstored else 1
+        """0 when every selected request has its video (and the store has it); 3 when the
+        only thing missing is what a budget kept back (still `new`); else 1."""
+        missing = [r for r in self.reports if r.outcome not in OK_OUTCOMES]
+        if not missing and not self.unstored:
+            return 0
+        held = set(self.budget_stops)
+        if held and not self.unstored and all(r.reason in held for r in missing):
+            return EXIT_BUDGET
+        return 1
+
+
+def _spend_line(summary: RunSummary) -> str:
+    """Say what this run's submissions were charged against what the price list said."""
+    paid = [r for r in summary.reports if r.paid]
+    said = sum(1 for r in paid if r.usd is not None)
+    priced = sum(1 for r in paid if r.estimated_usd is not None)
+    spent = "spent an amount the provider did not say"
+    if said:
+        spent = f"spent ${summary.spent_usd:,.2f}"
+    if 0 < said < len(paid):
+        spent += f" (+ {len(paid) - said} the provider named no cost for)"
+    estimate = f" of an estimated ${summary.estimated_usd:,.2f}" if priced else " (no price known)"
+    if 0 < priced < len(paid):
+        estimate += f" (+ {len(paid) - priced} of unknown price)"
+    plural = "s" if len(paid) != 1 else ""
+    ceiling = f", budget ${summary.budget:,.2f}" if summary.budget is not None else ""
+    return f"{spent}{estimate} on {len(paid)} submission{plural}{ceiling}"
 
 
 def summary_lines(summary: RunSummary) -> list[str]:
@@ -108,15 +149,20 @@ def summary_lines(summary: RunSummary) -> list[str]:
         f"  {summary.video_seconds:.0f} s of video generated in "
         f"{format_duration(summary.wall_seconds)}",
     ]
+    if summary.submissions:
+        lines.append("  " + _spend_line(summary))
+    for stop in summary.budget_stops:
+        held = sum(1 for r in summary.reports if r.outcome == "not_run" and r.reason == stop)
+        lines.append(f"  {stop} ({held} not submitted)")
     for spec in summary.specs:
         lines.append(f"  outputs: {spec.folder}/ (gallery: {spec.folder / 'index.html'})")
     problems = [r for r in summary.reports if r.outcome not in OK_OUTCOMES]
     # Requests left for one run-wide reason (a quota, an unreachable provider) say it once.
-    shared = {r.reason for r in problems if r.outcome == "not_run"}
+    shared = {r.reason for r in problems if r.outcome == "not_run"} - set(summary.budget_stops)
     for reason in sorted(r for r in shared if r):
         count = sum(1 for r in problems if r.outcome == "not_run" and r.reason == reason)
         lines.append(f"  not_run: {count} request{'s' if count != 1 else ''}: {reason}")
-    problems = [r for r in problems if r.outcome != "not_run"]
+    problems = [r for r in problems if r.outcome != "not_run"]  # each said once above
     for report in problems[:20]:
         lines.append(f"  {report.outcome}: {report.spec}: {report.output}: {report.reason}")
     if len(problems) > 20:
@@ -137,19 +183,26 @@ def write_reports(summary: RunSummary, paths: Sequence[Path], output_root: Path)
     if not paths:
         return
     touched = {r.id for r in summary.reports if r.outcome != "already_done"}
+    by_id = {r.id: r for r in summary.reports}
     entries: list[ReportEntry] = []
     for spec in summary.specs:
         states = read_state(spec.folder)
         for request in spec.requests:
             state = states.get(request.id)
             this_run = request.id in touched
+            report = by_id.get(request.id)
             # spec.folder is <root>/<name> or <root>/_sandbox/<name>: its parent is the root
             # the entry's <root>/<spec_name>/<output> path is built from.
             root = spec.folder.parent
             if state is None:
-                entries.append(_new_entry(request, root, this_run))
+                entry = _new_entry(request, root, this_run)
+                if report is not None and report.outcome == "stored":
+                    entry = replace(entry, status="done", reason="in the store")
             else:
-                entries.append(entry_from_state(state, output_root=root, this_run=this_run))
+                entry = entry_from_state(state, output_root=root, this_run=this_run)
+            if report is not None and report.paid:
+                entry = replace(entry, submitted=True)
+            entries.append(entry)
     finished = summary.started_at + summary.wall_seconds
     info = RunInfo(_iso(summary.started_at), _iso(finished), round(summary.wall_seconds, 3))
     for path in paths:
@@ -217,6 +270,7 @@ def _row(
         "submitted_at": state.submitted_at if state else None,
         "downloaded_at": state.downloaded_at if state else None,
         "video": dict(state.video) if state and state.video else None,
+        "usd": charged_usd(state) if state else None,  # what its generation was charged
     }
 
 
@@ -227,12 +281,29 @@ def spec_status(
     from runner.spec import load_specs
 
     rows: list[dict[str, object]] = []
+    specs: list[dict[str, object]] = []
     for spec in load_specs(list(paths), provider_override="sandbox" if sandbox else None):
         folder = spec_folder(output_root, spec.name, sandbox=spec.sandbox)
         check_owner(folder, spec.path, spec.display)
         states = read_state(folder)
-        rows.extend(status_rows(spec.requests, states))
+        mine = status_rows(spec.requests, states)
+        rows.extend(mine)
+        specs.append({
+            "spec": spec.display, "name": spec.name, "folder": str(folder),
+            "requests": len(mine), "counts": _tally(mine), "spent_usd": _spent(mine),
+        })
+    return {
+        "requests": rows, "counts": _tally(rows), "spent_usd": _spent(rows), "specs": specs,
+    }
+
+
+def _tally(rows: Sequence[Mapping[str, object]]) -> dict[str, int]:
     tally: dict[str, int] = {}
     for row in rows:
         tally[str(row["status"])] = tally.get(str(row["status"]), 0) + 1
-    return {"requests": rows, "counts": dict(sorted(tally.items()))}
+    return dict(sorted(tally.items()))
+
+
+def _spent(rows: Sequence[Mapping[str, object]]) -> float:
+    """What the recorded generations were charged (each request's latest generation)."""
+    return round(sum(float(u) for r in rows if isinstance(u := r["usd"], int | float)), 6)

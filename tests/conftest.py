@@ -25,3 +25,16 @@ def pytest_configure(config: pytest.Config) -> None:
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if str(GUARD_SITE) not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([str(GUARD_SITE), *paths])
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Give every test its own price-list cache (runner.pricing), never ~/.cache: a list
+    cached by one test must not answer for another, nor outlive the suite."""
+    monkeypatch.setenv("RUNNER_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    # Plans and runs for the real providers would ask their public price catalogs: the
+    # tests read the cached list or the shipped snapshot instead (a test that fetches
+    # through a stand-in or the sandbox unsets this or names it with --base-url).
+    monkeypatch.setenv("RUNNER_PRICES", "offline")

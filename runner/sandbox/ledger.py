@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from runner.sandbox.pricing import credits_of
 from runner.sandbox.state import Generation
 from runner.usage import LOGS_MAX_LIMIT, LOGS_MAX_MODELS, iso_ms
 
@@ -37,11 +38,8 @@ _MS = timedelta(milliseconds=1)
 
 
 def price(gen: Generation) -> tuple[float, int]:
-    """Return what a succeeded generation is billed, (usd, credits).
-
-    Cost is not modelled yet: every generation is free. The one place to put a price.
-    """
-    return 0.0, 0
+    """Return what a succeeded generation is billed, (usd, credits): its charge at create."""
+    return gen.usd, credits_of(gen.usd)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
 import json
 import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,7 @@ from runner.sandbox.inputs import InputError, InputImage, read_image
 from runner.sandbox.ledger import Ledger, QueryError, RateWindow, parse_query
 from runner.sandbox.metrics import PATH as METRICS_PATH
 from runner.sandbox.metrics import metrics_handler
+from runner.sandbox.pricing import catalog_response, charge, credits_of
 from runner.sandbox.render import RenderError, RenderJob, output_size, render_clip
 from runner.sandbox.signing import TokenCheck, UrlSigner
 from runner.sandbox.state import Generation, Phase, Scheduler, StateStore
@@ -56,6 +59,7 @@ FILES_PREFIX = "/files/"
 # Not API calls: the sandbox's own routes, and the public metrics (no key, no faults).
 UNCOUNTED = ("/_sandbox/", METRICS_PATH)
 RUNWAY_LEGACY = "/v2/generate/video/runway/generation"  # its polls answer video: [url]
+MODELS_PATHS = ("/v1/models", "/models", "/api/v1/models")  # the same price catalog
 POLL_ERROR_STATUSES = (500, 502, 504)
 MAX_BODY_BYTES = 16 * 1024 * 1024  # a 7 MB data: URI (the schema's limit) must fit
 RENDER_WAIT = 2.0  # a poll after the generation's time waits this long for its clip
@@ -87,6 +91,7 @@ class Sandbox:
         self._rendered: set[str] = set()
         self._render_failures: dict[str, str] = {}
         self._noticed: set[str] = set()  # generations some poll has answered `completed`
+        self._ending: list[float] = []  # heap: when each unfinished generation ends
         self._store = StateStore(config.state_dir) if config.state_dir else None
         self._ledger = Ledger(config.state_dir)
         self._log_rate = RateWindow()
@@ -109,6 +114,8 @@ class Sandbox:
         app.router.add_get(LOGS_PATH, self._logs)
         app.router.add_get(METRICS_PATH, metrics_handler(self._generations.values, self._now,
                                                          self._clock.wall))
+        for path in MODELS_PATHS:
+            app.router.add_get(path, self._models)
         app.router.add_get("/_sandbox/stats", self._get_stats)
         app.router.add_delete("/_sandbox/stats", self._reset_stats)
         app.router.add_get("/_sandbox/config", self._get_config)
@@ -191,13 +198,17 @@ class Sandbox:
             return self._error(request, 400, f"Body validation error: {exc.field}: {exc}")
 
         gen = self._new_generation(model, route, body, images, client_request_id)
+        gen = replace(gen, usd=charge(model, route, body))
         self._generations[gen.id] = gen
         self._ledger.expect(gen)
         if self._store is not None:
             self._store.append(gen, self._wall_offset)  # before the client can hear of it
         self.stats.submission(gen.body_sha256, gen.id)
+        self._count_in_flight(gen)
         if gen.failure is not None:
             self.stats.faults_injected["failed_generation"] += 1
+        else:
+            self.stats.billed_usd += gen.usd  # a doomed one is refunded when it fails
         if self._dice.fires("drop_after_accept"):
             self.stats.faults_injected["drop_after_accept"] += 1
             if request.transport is not None:
@@ -205,9 +216,10 @@ class Sandbox:
         created: dict[str, Any] = {"status": "queued"}
         # MiniMax answers `generation_id` rather than `id` (its documented quirk).
         created["generation_id" if model.family == "MiniMax" and _unified(route) else "id"] = gen.id
+        usage = {"credits_used": credits_of(gen.usd), "usd_spent": gen.usd}
         if _unified(route):
-            created["meta"] = {"usage": {"credits_used": 0, "usd_spent": 0.0}}
-        return _json(created, gen.id)
+            created["meta"] = {"usage": usage}
+        return _json(created, gen.id, headers=_cost_headers(gen.usd))
 
     def _refuse_submit(self, request: web.Request) -> web.Response | None:
         if self._dice.fires("rate_limit"):
@@ -305,7 +317,7 @@ class Sandbox:
             message = gen.failure or self._render_failures[gen.render_key]
             error: Any = {"name": "GenerationError", "message": message}
             result["error"] = error if unified else message
-        return _json(result, gen.id)
+        return _json(result, gen.id, headers=_cost_headers(0.0))  # polls are free
 
     def _status(self, gen: Generation, now: float) -> str:
         phase = gen.phase(now)
@@ -446,6 +458,24 @@ class Sandbox:
             return await asyncio.shield(pending)
         return await self._render(gen.job, gen.render_key)
 
+    def _count_in_flight(self, gen: Generation) -> None:
+        """Track the most generations queued or generating at once (`peak_in_flight`)."""
+        now = self._now()
+        while self._ending and self._ending[0] <= now:
+            heapq.heappop(self._ending)
+        heapq.heappush(self._ending, gen.ends_at)
+        self.stats.peak_in_flight = max(self.stats.peak_in_flight, len(self._ending))
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        """The price catalog (no key needed), with its ETag and 304 when unchanged."""
+        self.stats.price_queries += 1
+        body, etag = catalog_response()
+        headers = {"ETag": etag, "Cache-Control": "max-age=300"}
+        if request.headers.get("If-None-Match") == etag:
+            self.stats.price_not_modified += 1
+            return web.Response(status=304, headers=headers)
+        return web.Response(body=body, content_type="application/json", headers=headers)
+
     # -- the sandbox's own routes ----------------------------------------------------------
 
     async def _get_stats(self, _request: web.Request) -> web.StreamResponse:
@@ -552,6 +582,11 @@ def _validate(body: dict[str, Any], path: str) -> tuple[Model, Route] | str:
     if not errors:
         return model, route
     return "Body validation error: " + "; ".join(_describe(e) for e in errors[:3])
+
+
+def _cost_headers(usd: float) -> dict[str, str]:
+    """The cost headers every API answer carries."""
+    return {"x-aimlapi-usd-spent": f"{usd:.9f}", "x-aimlapi-credits-used": str(credits_of(usd))}
 
 
 def _unified(route: Route) -> bool:

@@ -44,6 +44,7 @@ class Generation:
     failure: str | None  # set when the failed_generation fault doomed it
     placeholder: bool  # rendered from a generated frame (https image, offline)
     client_request_id: str | None = None  # a valid X-Client-Request-Id sent with the POST
+    usd: float = 0.0  # what it is billed if it succeeds (runner.sandbox.pricing)
 
     def phase(self, now: float) -> Phase:
         """Return the phase at loop time `now`."""
@@ -119,6 +120,7 @@ class StateStore:
             "failure": gen.failure,
             "placeholder": gen.placeholder,
             "client_request_id": gen.client_request_id,
+            "usd": gen.usd,
             "job": {
                 "model": job.model, "width": job.width, "height": job.height,
                 "fps": job.fps, "duration": job.duration, "seed": job.seed,
@@ -157,6 +159,7 @@ class StateStore:
             failure=record["failure"],
             placeholder=record["placeholder"],
             client_request_id=record.get("client_request_id"),  # absent in older folders
+            usd=record.get("usd", 0.0),
         )
 
     def _save_image(self, data: bytes) -> None:

@@ -23,6 +23,10 @@ class Stats:
         self.downloads = 0
         self.renders = 0
         self.render_cache_hits = 0
+        self.price_queries = 0  # GET /v1/models, 304s included
+        self.price_not_modified = 0  # of those, answered 304 (the client's ETag was current)
+        self.billed_usd = 0.0  # what accepted generations cost (failed ones refunded)
+        self.peak_in_flight = 0  # the most generations queued or generating at once
         self.submissions_by_body: Counter[str] = Counter()
         self.rejected: Counter[int] = Counter()
         self.faults_injected: Counter[str] = Counter()
@@ -54,6 +58,10 @@ class Stats:
             "downloads": self.downloads,
             "renders": self.renders,
             "render_cache_hits": self.render_cache_hits,
+            "price_queries": self.price_queries,
+            "price_not_modified": self.price_not_modified,
+            "billed_usd": round(self.billed_usd, 6),
+            "peak_in_flight": self.peak_in_flight,
             "submissions_by_body": dict(sorted(self.submissions_by_body.items())),
             "rejected": {str(code): n for code, n in sorted(self.rejected.items())},
             "faults_injected": dict(sorted(self.faults_injected.items())),

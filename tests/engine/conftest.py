@@ -60,6 +60,7 @@ class FakeSpec:
     display: str
     requests: tuple[Request, ...]
     images: Mapping[str, LocalImage] = field(default_factory=dict)
+    budget: float | None = None  # the spec's `budget:` (USD)
 
 
 def make_image(

@@ -67,7 +67,11 @@ def test_run_then_rerun_then_status(sandbox: RunningSandbox, spec: Path, tmp_pat
     text = CliRunner().invoke(cli, ["status", str(spec), "--sandbox", "--output-dir", str(out)])
     lines = text.stdout.splitlines()
     assert lines[0].startswith("done") and lines[0].endswith(": seed-1.mp4")
-    assert lines[-1] == "2 requests: 2 done"
+    billed = sandbox.stats()["billed_usd"]
+    assert billed > 0
+    assert lines[-1] == (
+        f"{spec}: 2 requests: 2 done — ${billed:,.2f} spent on the recorded generations"
+    )
 
 
 def test_status_before_any_run_says_new(spec: Path, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from runner.manifest import read_state
 from runner.probe import probe
 from runner.request import Request
 
-from .cassettes.build import CREATE_BODY
+from .cassettes.build import CHARGED_CREDITS, CHARGED_USD, CREATE_BODY
 from .conftest import FakeSpec
 
 CASSETTES = Path(__file__).parent / "cassettes"
@@ -79,6 +79,12 @@ def _spec(body: dict[str, Any]) -> FakeSpec:
     return FakeSpec("dragon", "specs/dragon.yaml", (request,), {})
 
 
+@pytest.fixture(autouse=True)
+def _live_prices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The documented exchange starts with the price catalog: let the run ask for it."""
+    monkeypatch.delenv("RUNNER_PRICES")
+
+
 def _execute(spec: FakeSpec, tmp_path: Path) -> Any:
     options = RunOptions(output_dir=tmp_path / "outputs", seed=0)
     return asyncio.run(
@@ -97,11 +103,13 @@ def test_documented_exchange_replays_to_a_verified_video(tmp_path: Path) -> None
     with CONTRACT.use_cassette("runway_happy_path.yaml", allow_playback_repeats=False) as tape:
         summary = _execute(spec, tmp_path)
         assert tape.all_played  # exactly the documented exchange, nothing skipped
-        assert tape.play_count == 5
+        assert tape.play_count == 6
     assert summary.exit_code == 0
     folder = tmp_path / "outputs" / "dragon"
     (state,) = read_state(folder).values()
     assert state.generation_id == "b5ac6e17-6c1a-4b7c-9ad2-62bdb56c9d3e"
+    assert state.cost == {"usd": CHARGED_USD, "credits": CHARGED_CREDITS}
+    assert summary.spent_usd == summary.estimated_usd == CHARGED_USD  # 5 s at $0.05
     assert probe(folder / "16x9/seed-1.mp4").codec == "h264"
 
 

@@ -91,7 +91,8 @@ def _wait_until_answered(base_url: str, deadline: float = 20.0) -> dict[str, Any
     end = time.monotonic() + deadline
     while True:
         stats = _stats(base_url)
-        if stats["submissions"] + sum(stats["rejected"].values()) >= stats["requests"]:
+        answered = stats["submissions"] + sum(stats["rejected"].values()) + stats["price_queries"]
+        if answered >= stats["requests"]:
             return stats
         assert time.monotonic() < end, f"the server is still handling calls: {stats}"
         time.sleep(0.01)

@@ -26,9 +26,16 @@ from runner.progress import SilentReporter
 from runner.sandbox.render import RenderJob, render_clip
 from runner.summary import RunSummary
 
+from .catalog_stub import with_catalog
 from .conftest import FakeSpec, folder_of
 
 KEY = "sk-live-SECRET-abcdef0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _live_prices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stand-in serves the price catalog, as the API does: let runs ask for it."""
+    monkeypatch.delenv("RUNNER_PRICES")
 API = "https://api.aimlapi.com"
 CDN = "https://cdn.example.test"
 CLIP = render_clip(
@@ -108,7 +115,8 @@ def _run(
         **options,
     )
     transports = Transports(
-        api=httpx.MockTransport(api or scripted.api), download=httpx.MockTransport(scripted.cdn)
+        api=httpx.MockTransport(with_catalog(api or scripted.api)),
+        download=httpx.MockTransport(scripted.cdn),
     )
     clock = clock or VirtualClock()
     return clock.run(
@@ -213,7 +221,7 @@ def test_missing_key_fails_before_any_request(
                 [(spec, list(spec.requests))],
                 opts,
                 environ={},
-                transports=Transports(api=httpx.MockTransport(scripted.api)),
+                transports=Transports(api=httpx.MockTransport(with_catalog(scripted.api))),
             )
         )
     assert info.value.exit_code == 2
@@ -323,7 +331,7 @@ def test_a_download_that_is_not_a_video_fails_and_retry_refetches_it(
 
     spec = spec_factory([1], provider="aimlapi")
     transports = Transports(
-        api=httpx.MockTransport(scripted.api), download=httpx.MockTransport(cdn)
+        api=httpx.MockTransport(with_catalog(scripted.api)), download=httpx.MockTransport(cdn)
     )
 
     def run(**flags: Any) -> RunSummary:
@@ -361,7 +369,7 @@ def test_plain_http_video_url_from_a_real_provider_is_refused(
     spec = spec_factory([1], provider="aimlapi")
     clock = VirtualClock()
     transports = Transports(
-        api=httpx.MockTransport(api), download=httpx.MockTransport(scripted.cdn)
+        api=httpx.MockTransport(with_catalog(api)), download=httpx.MockTransport(scripted.cdn)
     )
     summary = clock.run(
         execute([(spec, list(spec.requests))], RunOptions(output_dir=tmp_path / "o", seed=0),
@@ -392,7 +400,7 @@ def test_401_lets_posts_in_flight_hear_back_instead_of_leaving_unknowns(
         clock.run(
             execute([(spec, list(spec.requests))], opts, clock=clock,
                     environ={"AIMLAPI_API_KEY": KEY},
-                    transports=Transports(api=httpx.MockTransport(api)))
+                    transports=Transports(api=httpx.MockTransport(with_catalog(api))))
         )
     assert len(seen) == 3
     assert read_state(folder_of(spec, tmp_path)) == {}

@@ -62,7 +62,8 @@ def test_summary_counts_video_seconds_and_where_outputs_are() -> None:
     lines = summary_lines(summary)
     assert lines[0] == "summary: 3 requests — 2 done (1 new, 1 already), 1 unknown outcome"
     assert lines[1] == "  5 s of video generated in 1m15s"
-    assert "outputs: outputs/s/" in lines[2]
+    assert lines[2] == "  spent an amount the provider did not say (no price known) on 1 submission"
+    assert "outputs: outputs/s/" in lines[3]
     assert any("unknown: s.yaml: c.mp4: connection lost" in line for line in lines)
     assert any("--resubmit-unknown" in line for line in lines)
     assert summary.exit_code == 1

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from runner.api import ApiClient, OutcomeUnknown, Rejected, Retryable
+from runner.api import ApiClient, Created, OutcomeUnknown, Rejected, Retryable
 from runner.clock import SystemClock
 from runner.sandbox import FaultSpec, RunningSandbox
 from runner.sandbox.ledger import LedgerRow, RateWindow
@@ -60,15 +60,17 @@ def _page_now(api: ApiClient, **query: Any) -> Coroutine[Any, Any, LogsPage]:
 def test_an_accepted_generation_is_found_by_its_client_request_id(client: Client) -> None:
     """Found: the row names our id, the generation id, succeeded, and a cost of the right shape."""
 
-    async def work(api: ApiClient) -> tuple[str, LogsPage]:
+    async def work(api: ApiClient) -> tuple[Created, LogsPage]:
         created = await api.create(ENDPOINT, body(), client_request_id="run-1:req-a.1")
-        return created.generation_id, await _page_now(api)
+        return created, await _page_now(api)
 
-    generation_id, page = _with_api(client, work)
+    created, page = _with_api(client, work)
     (row,) = page.rows
     assert (row.client_request_id, row.inference_id, row.status) == (
-        "run-1:req-a.1", generation_id, "succeeded")
-    assert (row.model, row.usd, row.credits) == ("runway/gen4_turbo", 0.0, 0)
+        "run-1:req-a.1", created.generation_id, "succeeded")
+    # The row costs what the create said it was charged (the sandbox's price list).
+    assert row.model == "runway/gen4_turbo" and row.usd == created.usd and row.usd
+    assert row.credits == created.credits == round(row.usd * 2_000_000)
     assert (page.total, page.has_more) == (1, False)
 
 

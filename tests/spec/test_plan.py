@@ -183,9 +183,11 @@ def test_plan_sandbox_and_only_flags(
     assert len(fake["requests"]) == 2
     assert {r["id"] for r in fake["requests"]}.isdisjoint({r["id"] for r in real["requests"]})
     text = run_cli("plan", "--only", "ratio=1:1", spec_path).stdout.splitlines()
-    assert len(text) == 6 and text[-1].startswith(
+    assert len(text) == 7 and text[-2].startswith(
         "5 requests: 5 new — 5 to submit (paid), 25 s of video to generate"
     )
+    assert text[-1].startswith("estimated cost: unknown: no price for any of the 5 (not free)")
+    assert "RUNNER_PRICES=offline" in text[-1]  # says which list, and why not the live one
     result = run_cli("plan", "--only", "colour=red", spec_path)
     assert result.exit_code == 2 and "no request has 'colour'" in result.stderr
 

@@ -150,6 +150,7 @@ class HandSpec:
     display: str
     requests: tuple[Request, ...]
     images: Mapping[str, LocalImage]
+    budget: float | None = None  # the spec's `budget:` (USD)
 
 
 def write_png(path: Path, size: tuple[int, int] = (96, 54), shade: int = 0) -> LocalImage:

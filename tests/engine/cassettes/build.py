@@ -4,7 +4,9 @@ Run `python tests/engine/cassettes/build.py` to regenerate them. Each exchange f
 ../../../../shared/DESIGN.md and api-facts.md: the documented create body, the create
 answer (`{"id", "status": "queued"}`, HTTP 201 as the older schema documents), polls that
 go queued → generating → completed with a `video` list of one signed URL, then the
-download. The MP4 is a real H.264 clip rendered by the sandbox so the engine can probe it.
+download. The MP4 is a real H.264 clip rendered by the sandbox so the engine can probe it. Before
+submitting, a run reads the price catalog (`GET /v1/models?include=pricing`, no key); the
+create answer carries the documented cost headers.
 No authorization header is stored and every `_jwt` token reads REDACTED, exactly what
 the recording scrubbers in conftest.py leave behind.
 """
@@ -21,6 +23,10 @@ from runner.sandbox.render import RenderJob, render_clip
 
 HERE = Path(__file__).resolve().parent
 API = "https://api.aimlapi.com/v2/generate/video/runway/generation"
+CATALOG = "https://api.aimlapi.com/v1/models?include=pricing"
+PRICE_PER_SECOND = 0.05  # USD, runway/gen4_turbo
+CHARGED_USD = 0.25  # 5 s
+CHARGED_CREDITS = 500_000  # $1 = 2,000,000 credits
 GENERATION_ID = "b5ac6e17-6c1a-4b7c-9ad2-62bdb56c9d3e"
 VIDEO_URL = f"https://cdn.aimlapi.com/generations/{GENERATION_ID}.mp4?_jwt=REDACTED"
 
@@ -57,6 +63,23 @@ def _request(method: str, uri: str, body: str | None = None) -> dict[str, Any]:
     return {"method": method, "uri": uri, "body": body or "", "headers": headers}
 
 
+def _catalog() -> dict[str, Any]:
+    """The price catalog a run reads before it submits (no key, no authorization)."""
+    body = {"object": "list", "data": [{
+        "id": "runway/gen4_turbo", "type": "video",
+        "pricing": {"kind": "fixed", "currency": "USD",
+                    "units": [{"name": "second", "price": PRICE_PER_SECOND, "per": 1}]},
+    }]}
+    return {
+        "request": _request("GET", CATALOG),
+        "response": {
+            "status": {"code": 200, "message": "OK"},
+            "headers": {"content-type": ["application/json"], "etag": ['"catalog-1"']},
+            "body": {"string": json.dumps(body)},
+        },
+    }
+
+
 def _poll(status: str, **extra: Any) -> dict[str, Any]:
     return {
         "request": _request("GET", f"{API}?generation_id={GENERATION_ID}"),
@@ -77,7 +100,11 @@ def happy_path() -> dict[str, Any]:
     clip = _clip()
     create = {
         "request": _request("POST", API, json.dumps(CREATE_BODY)),
-        "response": _json_response(201, "Created", {"id": GENERATION_ID, "status": "queued"}),
+        "response": _json_response(
+            201, "Created", {"id": GENERATION_ID, "status": "queued"},
+            **{"x-aimlapi-usd-spent": str(CHARGED_USD),
+               "x-aimlapi-credits-used": str(CHARGED_CREDITS)},
+        ),
     }
     download = {
         "request": {"method": "GET", "uri": VIDEO_URL, "body": "",
@@ -91,6 +118,7 @@ def happy_path() -> dict[str, Any]:
     return {
         "version": 1,
         "interactions": [
+            _catalog(),
             create,
             _poll("queued"),
             _poll("generating"),
@@ -113,6 +141,7 @@ def validation_error() -> dict[str, Any]:
     return {
         "version": 1,
         "interactions": [
+            _catalog(),
             {
                 "request": _request("POST", API, json.dumps(body)),
                 "response": _json_response(400, "Bad Request", error),
