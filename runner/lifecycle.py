@@ -504,7 +504,8 @@ async def collect(
             manifest.record_completed(rid)
             if learn:
                 seen = shared.clock.wall() - submitted_at
-                shared.scheduler.observe(seen, request.model, running_at=st.running_at)
+                shared.scheduler.observe(seen, request.model, running_at=st.running_at,
+                                         censored=st.running_at is None)
         if generation.video_url is None:
             st.empty_done += 1
             if st.empty_done > EMPTY_DONE_LIMIT:

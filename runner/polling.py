@@ -23,6 +23,15 @@ distribution (a model that takes 4 s ± 10%) needs one or two polls. Every wait 
 ±`jitter` so a batch does not poll in lock-step, lies within [floor, ceiling] — except
 the first, which may sleep up to the distribution's early edge, since polling before
 the earliest expected completion only costs a request — and never passes the deadline.
+
+What a finished generation adds to the distribution: the midpoint between the last
+poll that saw it running and the one that saw it done; when its first poll already saw
+it done, a time `CENSORED` gaps before that poll (it ended at some unknown moment
+before; taking the poll time itself would move each next first poll one gap later).
+
+At the benchmarks' scale (L = 4 s +-10 %, floor 0.31 s, i.e. Runway's 5 s scaled by
+4/65) the gap is 0.32 s: the first poll comes ~3.9 s after submission, the next ones
+0.32 s apart, so a generation is polled 1-3 times and seen ~0.16 s after it ends.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ MIN_OBSERVED = 5  # from this many of its own durations on, a run ignores the pr
 GAP = 0.08  # polls of one generation this fraction of the typical duration apart
 EARLY, LATE = 0.05, 0.95  # the quantiles where the usual window begins and ends
 PRECISE = 0.25  # a duration bracketed this tightly (a fraction of it) is kept as history
+CENSORED = 1.5  # gaps before its first poll that a generation already done then is taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,23 +106,36 @@ class PollScheduler:
             self._cache.pop(kind, None)
 
     def observe(
-        self, duration: float, kind: str | None = None, running_at: float | None = None
+        self,
+        duration: float,
+        kind: str | None = None,
+        running_at: float | None = None,
+        *,
+        censored: bool = False,
     ) -> None:
         """Record how long a finished generation took (submission to seen done).
 
         `running_at`, when given, is when a poll last saw it running: it ended in between,
-        so the midpoint is taken. A time known that well (or seen done by a first poll
-        made on schedule) also goes into `learned()`, the history later runs start from;
-        one bracketed by cold-start polls far apart does not.
+        so the midpoint is taken. `censored`: no poll saw it running, so it ended at some
+        moment before `duration`; on a schedule it is taken as `CENSORED` gaps earlier —
+        recorded at the poll itself, the earliest time on record could never lie before
+        the first poll, and each first poll would land one gap later than the last. A
+        time known that well (or seen done by a first poll made on schedule) also goes
+        into `learned()`, the history later runs start from; one bracketed by cold-start
+        polls far apart does not.
         """
         if not (duration >= 0 and math.isfinite(duration)):
             return
-        scheduled = self._window(kind) is not None
+        window = self._window(kind)
+        scheduled = window is not None
         if running_at is not None and 0 <= running_at <= duration:
             precise = duration - running_at <= PRECISE * duration
             duration = (running_at + duration) / 2
         else:
             precise = scheduled
+            if censored and window is not None:
+                gap = max(GAP * window[1], self.settings.floor)
+                duration = max(duration - CENSORED * gap, 0.0)
         self._durations.setdefault(kind, deque(maxlen=RECENT)).append(duration)
         if precise:
             self._precise.setdefault(kind, deque(maxlen=RECENT)).append(duration)
