@@ -1,6 +1,6 @@
 """Issues 7 and 15: is the provider, not the runner, the bottleneck? Eight scenarios.
 
-    python -m benchmarks.run_bench                 # the full run (about 30 minutes)
+    python -m benchmarks.run_bench                 # the full run (about 25 minutes)
     python -m benchmarks.run_bench --quick         # everything scaled down (about 30 s)
     python -m benchmarks.run_bench --only 5,6,7    # a subset
     python -m benchmarks.run_bench --json-out bench.json
@@ -277,9 +277,11 @@ class Bench:
         for n in self.p.plan_n:
             spec = write_scale_spec(self.work / "specs", f"scale-{n}", n)
             command = ["plan", str(spec), "--json", "--output-dir", str(self.work / "out-plan")]
-            child = run_child("runner", *command)
+            # Planning, not the price list's GET: with the network down that is a connect
+            # attempt of up to 5 s (runner.pricing.TIMEOUT); offline the shipped list is read.
+            child = run_child("runner", *command, env={"RUNNER_PRICES": "offline"})
             self.raw.setdefault("plan", {})[str(n)] = {
-                **_child(child), "command": " ".join(["runner", *command])}
+                **_child(child), "command": " ".join(["RUNNER_PRICES=offline runner", *command])}
             ok = child.exit_code == 0
             wall_target = rss_target = ""
             wall_ok = rss_ok = None
@@ -370,6 +372,9 @@ class Bench:
             self.row(where, f"{size}:   spawn → first create (start-up)", ours["startup"], "s")
             self.row(where, f"{size}:   last video served → exit (end of run)", ours["tail"],
                      "s")
+        self.row(where, f"{size}: runner CPU per generation (user+sys / N, all)",
+                 ours["cpu"] / r["n"] * 1000, "ms")
+        self.row(where, f"{size}: SDK makespan", sdk["makespan"], "s")
         self.row(where, f"{size}: SDK makespan / ours", sdk["makespan"] / ours["makespan"], "×")
         self.row(where, f"{size}: SDK polls per generation / ours",
                  sdk["polls_overall"] / ours["polls_overall"], "×")
@@ -408,7 +413,7 @@ def _child(child: ChildRun) -> dict[str, float]:
 
 
 def cpu_probe() -> float:
-    """Return the seconds a fixed pure-Python loop takes now (0.45-0.5 s on a quiet machine).
+    """Return the seconds a fixed pure-Python loop takes now (about 0.5 s on an idle core).
 
     Other work on a shared machine slows every timing down alike; the probe, taken before
     and after the scenarios, says by how much.
@@ -551,7 +556,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     m = document["machine"]
     print(f"\nload average (1, 5, 15 min) before: {_loads(m['load_before'])}, after: "
           f"{_loads(m['load_after'])}; CPU probe {m['cpu_probe_before']:.2f} s before, "
-          f"{m['cpu_probe_after']:.2f} s after (quiet machine: about 0.5 s)")
+          f"{m['cpu_probe_after']:.2f} s after (an idle modern core: about 0.5 s)")
     return 0
 
 
