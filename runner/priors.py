@@ -17,6 +17,7 @@ polled near its expected completion instead of by back-off. Two sources, both op
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -78,9 +79,12 @@ async def published(
         return {}
     params = {"aliases": wanted}  # repeated, as documented: ?aliases=a&aliases=b
     try:
-        async with httpx.AsyncClient(
-            base_url=base_url, timeout=TIMEOUT, transport=transport
-        ) as client:
+        # Built in a worker thread: loading the CA bundle takes 0.1-0.5 s of CPU, which on
+        # the event loop would hold back the run's first POSTs (already "submitting").
+        made = await asyncio.to_thread(
+            httpx.AsyncClient, base_url=base_url, timeout=TIMEOUT, transport=transport
+        )
+        async with made as client:
             response = await client.get(METRICS_PATH, params=params)
         if response.status_code != 200:
             return {}
