@@ -79,11 +79,13 @@ async def published(
         return {}
     params = {"aliases": wanted}  # repeated, as documented: ?aliases=a&aliases=b
     try:
-        # Built in a worker thread: loading the CA bundle takes 0.1-0.5 s of CPU, which on
-        # the event loop would hold back the run's first POSTs (already "submitting").
-        made = await asyncio.to_thread(
-            httpx.AsyncClient, base_url=base_url, timeout=TIMEOUT, transport=transport
-        )
+        options: dict[str, Any] = {"base_url": base_url, "timeout": TIMEOUT}
+        if transport is not None:  # given a transport, httpx loads no CA bundle
+            made = httpx.AsyncClient(transport=transport, **options)
+        else:
+            # Built in a worker thread: loading the CA bundle takes 0.1-0.5 s of CPU, which
+            # on the event loop would hold back the run's first POSTs (already "submitting").
+            made = await asyncio.to_thread(httpx.AsyncClient, **options)
         async with made as client:
             response = await client.get(METRICS_PATH, params=params)
         if response.status_code != 200:
