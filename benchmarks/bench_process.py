@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,8 +32,11 @@ class ChildRun:
         return self.user + self.system
 
 
-def run_child(module: str, *args: str, log: Path | None = None) -> ChildRun:
-    """Run `python -m module args…`, wait for it with wait4() and return its usage."""
+def run_child(
+    module: str, *args: str, log: Path | None = None, env: Mapping[str, str] | None = None
+) -> ChildRun:
+    """Run `python -m module args…` (`env`: variables to add), wait for it with wait4()
+    and return its usage."""
     with tempfile.NamedTemporaryFile(prefix="peak-", suffix=".txt") as peak:
         command = [sys.executable, "-m", "benchmarks.bench_peak", peak.name, module, *args]
         out = log.open("wb") if log is not None else None
@@ -42,6 +46,7 @@ def run_child(module: str, *args: str, log: Path | None = None) -> ChildRun:
                 command,
                 stdout=out or subprocess.DEVNULL,
                 stderr=out or subprocess.DEVNULL,
+                env={**os.environ, **env} if env else None,
             )
             _, status, usage = os.wait4(proc.pid, 0)
             wall = time.perf_counter() - started

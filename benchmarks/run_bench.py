@@ -1,6 +1,6 @@
-"""Issue 7: is the provider, not the runner, the bottleneck? Seven scenarios, one report.
+"""Issues 7 and 15: is the provider, not the runner, the bottleneck? Eight scenarios.
 
-    python -m benchmarks.run_bench                 # the full run (about 6 minutes)
+    python -m benchmarks.run_bench                 # the full run (about 25 minutes)
     python -m benchmarks.run_bench --quick         # everything scaled down (about 30 s)
     python -m benchmarks.run_bench --only 5,6,7    # a subset
     python -m benchmarks.run_bench --json-out bench.json
@@ -18,9 +18,16 @@ so the server is never the bottleneck) and runs:
      by subtracting the measured CPU of downloading the same clips through
      `runner.download` in this process;
   5. a re-run of a finished 10,000-request spec: wall time and HTTP requests (sandbox);
-  6. `runner plan` of 100,000 requests: wall time and peak RSS (wait4);
+  6. `runner plan --json` of the issue-15 spec (seeds x 5 ratios x 20 subjects, templated
+     prompt and output) at 100,000 and 1,000,000 requests: wall time and peak RSS;
   7. a 500 MB and a 50 MB download through `runner.download` from loopback to disk:
-     MB/s and peak RSS of the downloading process.
+     MB/s and peak RSS of the downloading process;
+  8. polling from the first wave (`benchmarks.bench_waves`), against the sandbox and
+     against `benchmarks.doc_server` (only the documented protocol), at N=200/C=40 and
+     N=1000/C=50, L = 4 s +-10 %: the provider's SDK (`generate_with_polling` from a
+     thread pool), then `runner run` starting from the published metrics; polls per
+     generation (first wave, overall), notice delay, makespan / ideal, SDK / ours; at the
+     smaller size also a cold start and a run starting from recorded history.
 
 Time is scaled from the real API to L: the docs report ~65 s for a gen4_turbo clip and
 poll every 10 s; Runway asks for >= 5 s between polls and the runner's ceiling is 60 s,
@@ -32,6 +39,7 @@ scenario could not run.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -54,7 +62,8 @@ from benchmarks.bench_download import download_cpu
 from benchmarks.bench_noop import build_finished
 from benchmarks.bench_process import ChildRun, run_child
 from benchmarks.bench_sandbox import SandboxProcess, ServerKnobs
-from benchmarks.bench_specs import write_spec
+from benchmarks.bench_specs import write_scale_spec, write_spec
+from benchmarks.bench_waves import Waves
 from runner.layout import spec_folder
 from runner.manifest import read_state
 from runner.sandbox.render import RenderJob, render_clip
@@ -75,9 +84,12 @@ class Params:
     jitter: float = 0.2  # fraction of the latency
     docs_n: int = 20  # the docs client is sequential: time a sample, scale to n
     noop_n: int = 10_000
-    plan_n: int = 100_000
+    plan_n: tuple[int, ...] = (100_000, 1_000_000)
     download_mb: tuple[int, int] = (50, 500)
     download_rounds: int = 3
+    waves: tuple[tuple[int, int], ...] = ((200, 40), (1000, 50))  # (N, C) of scenario 8
+    wave_spread: float = 0.1  # scenario 8's latency spread, a fraction of L
+    wave_kinds: tuple[str, ...] = ("sandbox", "doc")
 
     @property
     def scale(self) -> float:
@@ -85,8 +97,8 @@ class Params:
         return self.latency / DOCS_SECONDS
 
 
-QUICK = Params(n=60, concurrency=10, latency=1.0, docs_n=4, noop_n=500, plan_n=5000,
-               download_mb=(5, 50), download_rounds=1)
+QUICK = Params(n=60, concurrency=10, latency=1.0, docs_n=4, noop_n=500, plan_n=(5000,),
+               download_mb=(5, 50), download_rounds=1, waves=((30, 6),))
 
 
 @dataclass(frozen=True)
@@ -260,19 +272,32 @@ class Bench:
     # -- 6: planning -------------------------------------------------------------------------
 
     def plan(self) -> None:
-        """Scenario 6: `runner plan` of plan_n requests, text and --json."""
-        spec = write_spec(self.work / "specs", "plan", self.p.plan_n)
-        base = ["plan", str(spec), "--output-dir", str(self.work / "out-plan")]
-        text = run_child("runner", *base)
-        as_json = run_child("runner", *base, "--json")
-        self.raw["plan"] = {"text": _child(text), "json": _child(as_json)}
-        n = f"{self.p.plan_n:,}"
-        for label, child in ((f"runner plan, {n} requests", text), ("  … with --json", as_json)):
+        """Scenario 6: `runner plan --json` of the issue-15 spec at each size of plan_n."""
+        per_request: list[float] = []
+        for n in self.p.plan_n:
+            spec = write_scale_spec(self.work / "specs", f"scale-{n}", n)
+            command = ["plan", str(spec), "--json", "--output-dir", str(self.work / "out-plan")]
+            # Planning, not the price list's GET: with the network down that is a connect
+            # attempt of up to 5 s (runner.pricing.TIMEOUT); offline the shipped list is read.
+            child = run_child("runner", *command, env={"RUNNER_PRICES": "offline"})
+            self.raw.setdefault("plan", {})[str(n)] = {
+                **_child(child), "command": " ".join(["RUNNER_PRICES=offline runner", *command])}
             ok = child.exit_code == 0
-            self.row("6 planning", f"{label}: wall", child.wall, "s", "≤ 5",
-                     ok and child.wall <= 5)
-            self.row("6 planning", f"{label}: peak RSS", child.max_rss_mb, "MB", "≤ 500",
-                     ok and child.max_rss_mb <= 500)
+            wall_target = rss_target = ""
+            wall_ok = rss_ok = None
+            if n <= 100_000:
+                wall_target, rss_target = "≤ 3", "≤ 300"
+                wall_ok, rss_ok = ok and child.wall <= 3, ok and child.max_rss_mb <= 300
+            label = f"`runner plan --json`, {n:,} requests"
+            self.row("6 planning", f"{label}: wall", child.wall, "s", wall_target, wall_ok)
+            self.row("6 planning", f"{label}: peak RSS", child.max_rss_mb, "MB", rss_target,
+                     rss_ok)
+            per_request.append(child.max_rss_mb * 1024 / n)
+        if len(per_request) > 1:
+            # Memory growing no faster than requests: KiB per request must not rise.
+            growth = per_request[-1] / per_request[0]
+            self.row("6 planning", "peak RSS per request, largest / smallest plan", growth,
+                     "×", "≤ 1", growth <= 1)
 
     # -- 7: download ---------------------------------------------------------------------------
 
@@ -312,6 +337,58 @@ class Bench:
                  rss_large - rss_small <= 16)
 
 
+    # -- 8: polling from the first wave, ours and the provider's SDK ---------------------------
+
+    def waves(self) -> None:
+        """Scenario 8: each server kind and size of `waves` (see `benchmarks.bench_waves`)."""
+        p = self.p
+        for kind in p.wave_kinds:
+            for index, (n, c) in enumerate(p.waves):
+                run = Waves(kind, n, c, p.latency, p.wave_spread, self.work / "waves")
+                result = run.run(variants=index == 0)
+                self.raw.setdefault("waves", []).append(result)
+                self._wave_rows(result)
+
+    def _wave_rows(self, r: dict[str, Any]) -> None:
+        """Add scenario 8's rows for one server kind and size."""
+        name = {"sandbox": "sandbox", "doc": "doc server"}[r["kind"]]
+        where = f"8 waves, {name}"
+        size = f"N={r['n']}, C={r['c']}"
+        ours, sdk = r["ours"], r["sdk"]
+        limit = 0.1 * r["latency"]
+        ratio = ours["makespan"] / r["ideal"]
+        self.row(where, f"{size}: polls per generation, first wave", ours["polls_first_wave"],
+                 "", "≤ 3", ours["polls_first_wave"] <= 3)
+        self.row(where, f"{size}: polls per generation, overall", ours["polls_overall"], "",
+                 "≤ 3", ours["polls_overall"] <= 3)
+        self.row(where, f"{size}: median notice delay", ours["notice_median"], "s",
+                 f"≤ {limit:g} (10% of L)", ours["notice_median"] <= limit)
+        self.row(where, f"{size}: p90 notice delay", ours["notice_p90"], "s")
+        self.row(where, f"{size}: makespan / ideal N·L/C ({r['ideal']:g} s)", ratio, "×",
+                 "≤ 1.10", ratio <= 1.1)
+        self.row(where, f"{size}: duplicate submissions", ours["duplicates"], "", "0",
+                 ours["duplicates"] == 0)
+        if "startup" in ours:
+            self.row(where, f"{size}:   spawn → first create (start-up)", ours["startup"], "s")
+            self.row(where, f"{size}:   last video served → exit (end of run)", ours["tail"],
+                     "s")
+        self.row(where, f"{size}: runner CPU per generation (user+sys / N, all)",
+                 ours["cpu"] / r["n"] * 1000, "ms")
+        self.row(where, f"{size}: SDK makespan", sdk["makespan"], "s")
+        self.row(where, f"{size}: SDK makespan / ours", sdk["makespan"] / ours["makespan"], "×")
+        self.row(where, f"{size}: SDK polls per generation / ours",
+                 sdk["polls_overall"] / ours["polls_overall"], "×")
+        self.row(where, f"{size}: SDK duplicate submissions (ours: {ours['duplicates']})",
+                 sdk["duplicates"], "")
+        for variant, label in (("cold", "cold start (no metrics, no history)"),
+                               ("history", "from the cold run's recorded times")):
+            if variant in r:
+                v = r[variant]
+                self.row(where, f"{size}: {label}: polls first wave / overall",
+                         v["polls_first_wave"], f"/ {v['polls_overall']:.2f}")
+                self.row(where, f"{size}: {label}: makespan / ideal", v["makespan"] / r["ideal"],
+                         "×")
+
 def _fresh_urls(base_url: str, folder: Path) -> list[str]:
     """Poll each finished generation of `folder`'s manifest once for a signed URL."""
     headers = {"Authorization": "Bearer bench"}
@@ -333,6 +410,29 @@ def _trim(stats: dict[str, Any]) -> dict[str, Any]:
 def _child(child: ChildRun) -> dict[str, float]:
     return {"exit_code": child.exit_code, "wall": child.wall, "cpu": child.cpu,
             "max_rss_mb": child.max_rss_mb}
+
+
+def cpu_probe() -> float:
+    """Return the seconds a fixed pure-Python loop takes now (about 0.5 s on an idle core).
+
+    Other work on a shared machine slows every timing down alike; the probe, taken before
+    and after the scenarios, says by how much.
+    """
+    started = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - started
+
+
+def compile_runner() -> None:
+    """Write the runner's bytecode, as installing the package does.
+
+    With PYTHONDONTWRITEBYTECODE set (as in some shells and CI), every `runner` child
+    would otherwise compile its modules from source at start-up, which an installed
+    runner never does.
+    """
+    compileall.compile_dir(str(Path(__file__).resolve().parents[1] / "runner"), quiet=1)
 
 
 def machine() -> dict[str, Any]:
@@ -369,7 +469,7 @@ def markdown(rows: Sequence[Row]) -> str:
 def parse(argv: Sequence[str]) -> tuple[Params, set[int], argparse.Namespace]:
     """Read the flags into the run's sizes and the chosen scenarios."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--only", default="1,2,3,4,5,6,7",
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8",
                         help="comma-separated scenario numbers (default: all)")
     parser.add_argument("--quick", action="store_true",
                         help="scale everything down for a quick check (~30 s)")
@@ -378,23 +478,37 @@ def parse(argv: Sequence[str]) -> tuple[Params, set[int], argparse.Namespace]:
     parser.add_argument("--latency", type=float, help="seconds per generation (L)")
     parser.add_argument("--docs-n", type=int, help="generations the docs client runs")
     parser.add_argument("--noop-n", type=int, help="requests in scenario 5's finished spec")
-    parser.add_argument("--plan-n", type=int, help="requests planned in scenario 6")
+    parser.add_argument("--plan-n", type=int, action="append",
+                        help="requests planned in scenario 6 (repeat for several sizes)")
+    parser.add_argument("--waves", action="append", metavar="N/C",
+                        help="scenario 8's generations/concurrency (repeat for several)")
     parser.add_argument("--json-out", type=Path, help="also write the JSON document here")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     args = parser.parse_args(argv)
     params = QUICK if args.quick else Params()
     changes = {k: getattr(args, k) for k in ("n", "concurrency", "latency", "docs_n",
-                                             "noop_n", "plan_n") if getattr(args, k)}
+                                             "noop_n") if getattr(args, k)}
+    if args.plan_n:
+        changes["plan_n"] = tuple(args.plan_n)
+    if args.waves:
+        try:
+            changes["waves"] = tuple(
+                (int(n), int(c)) for n, c in (w.split("/") for w in args.waves))
+        except ValueError:
+            parser.error("--waves takes N/C, e.g. --waves 200/40")
     params = Params(**{**params.__dict__, **changes})
     want = {int(x) for x in args.only.split(",") if x.strip()}
-    if not want <= set(range(1, 8)):
-        parser.error("--only takes scenario numbers 1..7")
+    if not want <= set(range(1, 9)):
+        parser.error("--only takes scenario numbers 1..8")
     return params, want, args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the chosen scenarios; print the JSON document and the Markdown table."""
     params, want, args = parse(sys.argv[1:] if argv is None else argv)
+    compile_runner()
+    probe_before = cpu_probe()
+    load_before = os.getloadavg()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="runner-bench-") as tmp:
         work = args.keep or Path(tmp)
@@ -405,6 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         steps: list[tuple[set[int], Callable[[], None]]] = [
             ({6}, bench.plan),
             ({7}, bench.download),
+            ({8}, bench.waves),
         ]
         if want & {1, 2, 3, 4, 5}:
             knobs = ServerKnobs(params.latency, params.jitter * params.latency,
@@ -420,9 +535,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if want & numbers:
                 step()
     document = {
-        "machine": machine(),
+        "machine": {**machine(), "load_before": load_before, "load_after": os.getloadavg(),
+                    "cpu_probe_before": probe_before, "cpu_probe_after": cpu_probe()},
         "command": " ".join(["python", "-m", "benchmarks.run_bench", *(argv or sys.argv[1:])]),
         "params": {**params.__dict__, "download_mb": list(params.download_mb),
+                   "plan_n": list(params.plan_n), "waves": [list(w) for w in params.waves],
                    "poll_min": RUNNER_FLOOR * params.scale,
                    "poll_max": RUNNER_CEILING * params.scale,
                    "docs_poll_interval": DOCS_POLL * params.scale},
@@ -436,7 +553,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(text)
     print()
     print(markdown(bench.rows))
+    m = document["machine"]
+    print(f"\nload average (1, 5, 15 min) before: {_loads(m['load_before'])}, after: "
+          f"{_loads(m['load_after'])}; CPU probe {m['cpu_probe_before']:.2f} s before, "
+          f"{m['cpu_probe_after']:.2f} s after (an idle modern core: about 0.5 s)")
     return 0
+
+
+def _loads(loads: Sequence[float]) -> str:
+    return ", ".join(f"{x:.2f}" for x in loads)
 
 
 if __name__ == "__main__":

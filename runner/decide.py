@@ -127,11 +127,14 @@ STATUSES = (
 )
 
 
+NEW = Decision("new", Action.SUBMIT, "new", paid=True)  # nothing recorded: most of a first plan
+
+
 def decide(facts: Facts, flags: Flags) -> Decision:
     """Return what a run does with one request (see the table in the module docstring)."""
     status = facts.status
     if status is None and facts.adopt_from is None:
-        return Decision("new", Action.SUBMIT, "new", paid=True)
+        return NEW
     if flags.force and status != "pending":
         return Decision("new", Action.SUBMIT, "forced (--force regenerates it, paid again)", True)
     if facts.result_sha256 is not None or facts.adopt_from is not None:

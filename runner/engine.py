@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from runner import priors
 from runner.api import ApiClient, download_client
 from runner.budget import Budget, Ceilings
 from runner.clock import Clock, SystemClock
@@ -123,6 +124,9 @@ class RunOptions:
     max_cost: float | None = None  # USD: the run's ceiling (runner.budget)
     max_cost_source: str = "--max-cost"  # what set it (the flag or runner.toml)
     allow_unpriced: bool = False  # under a ceiling, submit requests of unknown price
+    # Start the poll schedule from the provider's metrics and earlier runs' times, and
+    # record this run's (runner.priors). The CLI turns it on; tests stay hermetic.
+    priors: bool = False
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -547,16 +551,64 @@ async def _run_work(
     reporter.start(initial)
     try:
         if queue:
-            shared = _shared(endpoints, options, clock, reporter, rng, transports, money)
+            wanted = {(work[i].request.provider, work[i].request.model) for i in queue}
+            prior = _remembered(work, wanted, options)
+            shared = _shared(endpoints, options, clock, reporter, rng, transports, money,
+                             prior)
+            # The published metrics arrive while the first POSTs are out, not before them.
+            fetch = (asyncio.create_task(_published(shared, wanted, endpoints, transports))
+                     if options.priors else None)
             try:
                 await Workers(shared, work, reports, counter).run(queue, options.concurrency)
+                if options.priors:
+                    priors.write_history(options.output_dir, _learned(work, queue, shared))
             finally:
+                if fetch is not None:
+                    fetch.cancel()  # a metrics request still out is not worth waiting for
                 unstored = shared.unstored
                 clients = shared.clients.values()
                 await asyncio.gather(*(c.aclose() for c in clients), shared.downloads.aclose())
     finally:
         reporter.stop()
     return [reports[i] for i in range(len(work)) if i in reports], unstored
+
+
+def _remembered(
+    work: Sequence[Work], wanted: set[tuple[str, str]], options: RunOptions
+) -> dict[str, list[float]]:
+    """Return the generation times earlier runs recorded for the run's models."""
+    if not options.priors:
+        return {}
+    runs = {id(item.spec): item.spec for item in work}.values()
+    states = [state for run in runs for state in run.manifest.state.values()]
+    return priors.remembered(wanted, states, options.output_dir)
+
+
+async def _published(
+    shared: Shared,
+    wanted: set[tuple[str, str]],
+    endpoints: Mapping[str, tuple[str, str, str | None]],
+    transports: Transports,
+) -> None:
+    """Feed the providers' published latency percentiles to the poll schedule."""
+    bases = {name: base for name, (base, _, _) in endpoints.items()}
+    for model, samples in (await priors.published_for(wanted, bases, transports.api)).items():
+        shared.scheduler.add_prior(model, samples)
+
+
+def _learned(
+    work: Sequence[Work], queue: Sequence[int], shared: Shared
+) -> dict[tuple[str, str], list[float]]:
+    """Return this run's generation times per (provider, model), for the history file."""
+    providers: dict[str, set[str]] = {}
+    for i in queue:
+        providers.setdefault(work[i].request.model, set()).add(work[i].request.provider)
+    return {
+        (provider, model): durations
+        for model, durations in shared.scheduler.learned().items()
+        if model is not None
+        for provider in sorted(providers.get(model, ()))
+    }
 
 
 def _shared(
@@ -567,6 +619,7 @@ def _shared(
     rng: random.Random,
     transports: Transports,
     money: _Money,
+    prior: Mapping[str, list[float]] | None = None,
 ) -> Shared:
     """Build the clients, the poll scheduler and the policies the workers share."""
     uses_sandbox = any(env is None for _, _, env in endpoints.values())
@@ -594,7 +647,7 @@ def _shared(
         clients=clients,
         ledgers=ledgers,
         downloads=download_client(max_in_flight=options.concurrency, transport=transports.download),
-        scheduler=PollScheduler(poll, rng),
+        scheduler=PollScheduler(poll, rng, prior),
         poll=poll,
         policy=options.retry,
         clock=clock,

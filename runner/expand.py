@@ -25,7 +25,7 @@ from runner.catalog import (
     SeedRange,
     load_catalog,
 )
-from runner.identity import canonical_json, derive_seed, request_id
+from runner.identity import Identities, canonical_json
 from runner.images import ImageProblem, ImageResolver
 from runner.layout import fold, output_clashes
 from runner.matrix import Combination, MatrixError, MatrixTooLarge, expand
@@ -92,7 +92,9 @@ class Expander:
         self.requests: list[Request] = []
         self.by_id: dict[str, tuple[str, Mapping[str, Any]]] = {}
         self.by_output: dict[str, tuple[str, Mapping[str, Any]]] = {}
-        self.output_sites: dict[str, DocPath] = {}  # where each output path was written
+        self.jobs_by_name: dict[str, _JobExpander] = {}  # to point at an output's template
+        self.image_cache: dict[str, tuple[str | LocalImage, str]] = {}  # resolved, label
+        self.identities = Identities()
         self.validators: dict[str, BodyValidator] = {}
         self.catalog = load_catalog()
 
@@ -115,15 +117,18 @@ class Expander:
                 self.spec.at_key(exc.path, exc.message)
                 continue
             left -= len(combos)
-            _JobExpander(self, job).run(combos)
+            expander = _JobExpander(self, job)
+            self.jobs_by_name[job.name] = expander
+            expander.run(combos)
         self._refuse_clashes()
 
     def _refuse_clashes(self) -> None:
         """Refuse outputs that clash with each other's folders or the runner's own files."""
         outputs = [request.output for request in self.requests]
         for index, problem in sorted(output_clashes(outputs).items()):
-            output = outputs[index]
-            self.spec.at(self.output_sites[output], f"output path {short(output)} {problem}")
+            request = self.requests[index]
+            site = self.jobs_by_name[request.job].output_site(request)
+            self.spec.at(site, f"output path {short(request.output)} {problem}")
 
     def validator(self, model: Model, route: Route) -> BodyValidator:
         found = self.validators.get(route.schema_file)
@@ -216,6 +221,8 @@ class _JobExpander:
             else:
                 self.dynamic.append((key, compiled, origin))
         self.param_keys = frozenset(key for key, _, _ in self.params) | {"model"}
+        # Only a matrix holding a float anywhere at the top needs normalising per request.
+        self.floats = any(isinstance(v, float) for c in combos for v in c.values.values())
         for combo in combos:
             request = self._request(combo)
             if request is not None:
@@ -254,10 +261,10 @@ class _JobExpander:
     def _target(self, combo: Combination) -> _Target | None:
         """Return the model and route of one combination (None after reporting why not)."""
         name = combo.values.get("model", self.job.model)
-        where = combo.origins.get("model", self.job.model_path)
         key = name if isinstance(name, str) else repr(name)
         if key in self.targets:
             return self.targets[key]
+        where = combo.origins.get("model", self.job.model_path)
         target = None
         catalog = self.parent.catalog
         model = catalog.get(name) if isinstance(name, str) else None
@@ -291,11 +298,12 @@ class _JobExpander:
         return target
 
     def _request(self, combo: Combination) -> Request | None:
-        if any(isinstance(v, float) for v in combo.values.values()):
+        values = combo.values
+        if self.floats and any(isinstance(v, float) for v in values.values()):
             # `seed: [1.0, 1e3]` are the seeds 1 and 1000 everywhere: in the body (which
             # the API reads as integers), the output path and the recorded matrix.
-            combo = Combination({k: _normalize(v) for k, v in combo.values.items()}, combo.origins)
-        values = combo.values
+            combo = Combination({k: _normalize(v) for k, v in values.items()}, combo.origins)
+            values = combo.values
         context = self.base_context.copy()
         context.update(values)
         context["matrix"] = values
@@ -316,48 +324,67 @@ class _JobExpander:
         failed: set[str] = set()  # keys already reported; their other problems would repeat
         for key, compiled, origin in self.dynamic:
             try:
-                written[key] = _normalize(_map_templates(compiled, lambda t: render(t, context)))
+                if type(compiled) is Template:
+                    value = render(compiled, context)
+                    written[key] = value if type(value) is str else _normalize(value)
+                else:
+                    written[key] = _normalize(
+                        _map_templates(compiled, lambda t: render(t, context))
+                    )
             except TemplateProblem as exc:
                 self.spec.at(origin, f"{dotted(origin)}: {exc}")
                 failed.add(key)
         for key in target.fill_keys(values, self.param_keys):
-            written[key] = _normalize(values[key])
-        ignored = [
-            axis for axis in values
-            if axis in PORTABLE_NAMES and axis not in written and not route.accepts(axis)
-        ]
-        if "seed" in written and route.seed is None:
-            ignored.append("seed")
+            value = values[key]
+            written[key] = value if type(value) is str or type(value) is int else _normalize(value)
+        # What the keys alone decide (unsupported axes, moving portable names) is the same
+        # for every combination of this shape: worked out once per shape.
+        layout = (tuple(values), tuple(written))
+        shape = target.shapes.get(layout) if not failed else None
+        if shape is None:
+            shape = self._shape(values, written, target)
+            if not failed:
+                target.shapes[layout] = shape
+        ignored, moves = shape
         if ignored and not self.job.skip_unsupported:
             self._unsupported(combo, target, ignored[0])
             return None
         try:
-            body = route.to_wire(written) if target.moves.intersection(written) else written
+            body = route.to_wire(written) if moves else written
         except PortableConflict as exc:
             self.spec.at(self.params_origin, f"{target.model.name}: {exc}")
             return None
         body["model"] = target.model.name
         shown: dict[str, Any] = {}
-        for at, value in list(route.image_values(body)):
+        images = self.parent.image_cache
+        for at, value in (target.top_images(body) if target.flat_images
+                          else list(route.image_values(body))):
             top = str(at[0])
-            try:
-                resolved, label = self.parent.images.resolve_labelled(value)
-            except ImageProblem as exc:
-                self.spec.at(self._origins(combo, target).get(top, self.params_origin),
-                             f"{top}: {exc}")
-                failed.add(top)
-                continue
+            found = images.get(value)
+            if found is None:
+                try:
+                    found = self.parent.images.resolve_labelled(value)
+                except ImageProblem as exc:
+                    self.spec.at(self._origins(combo, target).get(top, self.params_origin),
+                                 f"{top}: {exc}")
+                    failed.add(top)
+                    continue
+                images[value] = found
+            resolved, label = found
             shown.setdefault(top, label)
             if isinstance(resolved, LocalImage):
                 self.parent.found_images[resolved.sha256] = resolved
                 body = _placed(body, at, resolved.ref)
         provider, model, endpoint = self.job.provider, target.model.name, route.endpoint
+        identities = self.parent.identities
         seed_derived = route.seed is not None and route.seed.field not in body
         if seed_derived and route.seed is not None:
             declared = self.job.declared_provider or provider
-            derived = derive_seed(declared, model, endpoint, body)
+            derived = identities.derive_seed(declared, model, endpoint, body)
             body[route.seed.field] = _within(derived, route.seed)
-        issues = [i for i in target.validator.check(body) if not failed.intersection(i.keys)]
+        issues = target.validator.check(body)
+        if failed:
+            issues = [i for i in issues if not failed.intersection(i.keys)]
         if issues and self.job.skip_unsupported and _only_axes(issues, values, target):
             return None  # `unsupported: skip`: a value of the matrix this model lacks
         if issues or failed:
@@ -370,7 +397,7 @@ class _JobExpander:
                     self.spec.at((*origin, *issue.subpath), issue.message)
             self._output(context, body, shown, "0" * 16, combo)  # report its problems too
             return None
-        rid = request_id(provider, model, endpoint, body)
+        rid = identities.request_id(provider, model, endpoint, body)
         output = self._output(context, body, shown, rid, combo)
         if output is None:
             return None
@@ -389,6 +416,19 @@ class _JobExpander:
             matrix=values,
             seed_derived=seed_derived,
         )
+
+    def _shape(
+        self, values: Mapping[str, Any], written: Mapping[str, Any], target: _Target
+    ) -> tuple[list[str], bool]:
+        """Return the axes the model cannot take, and whether portable names need moving."""
+        route = target.route
+        ignored = [
+            axis for axis in values
+            if axis in PORTABLE_NAMES and axis not in written and not route.accepts(axis)
+        ]
+        if "seed" in written and route.seed is None:
+            ignored.append("seed")
+        return ignored, bool(target.moves.intersection(written))
 
     def _output(
         self,
@@ -410,9 +450,12 @@ class _JobExpander:
             # Only the names the template reads: later sources win (shown images by stem).
             full: dict[str, Any] = {}
             for name in template.names:
-                for source in (context, body, shown):
-                    if name in source:
-                        full[name] = source[name]
+                if name in shown:
+                    full[name] = shown[name]
+                elif name in body:
+                    full[name] = body[name]
+                elif name in context:
+                    full[name] = context[name]
             if "id" in template.names:
                 full["id"] = rid
             try:
@@ -454,9 +497,13 @@ class _JobExpander:
             return False
         self.parent.by_id[rid] = here
         self.parent.by_output[folded] = here
-        default_site = self.job.matrix_path if combo.values else self.job.path
-        self.parent.output_sites[output] = self.output[1] if self.output else default_site
         return True
+
+    def output_site(self, request: Request) -> DocPath:
+        """Return where the output path of one of this job's requests is written."""
+        if self.output is not None:
+            return self.output[1]
+        return self.job.matrix_path if request.matrix else self.job.path
 
 
 @dataclass
@@ -467,6 +514,10 @@ class _Target:
     route: Route
     validator: BodyValidator
     fills: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)
+    # (axes, body keys) -> the axes the model cannot take, and whether to move names.
+    shapes: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[list[str], bool]] = field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         # Portable names that are not already the wire field (ratio -> aspect_ratio ...):
@@ -477,6 +528,14 @@ class _Target:
         )
         accepted = set(self.route.params) | set(self.route.fields)
         self.accepted = frozenset(accepted - {"model"})
+        self.image_fields = self.route.images.all()
+        # Every image field a plain top-level one: found without walking the body.
+        self.flat_images = self.image_fields == self.route.images.top_level()
+
+    def top_images(self, body: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], Any]]:
+        """Return (path, value) of each image a body holds, for flat image fields only."""
+        return [((name,), body[name]) for name in self.image_fields
+                if isinstance(body.get(name), str)]
 
     def fill_keys(self, values: Mapping[str, Any], written: frozenset[str]) -> tuple[str, ...]:
         """Return the axes that fill request parameters (named like one, not in params)."""

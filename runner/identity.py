@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,3 +46,94 @@ def derive_seed(
         msg = "derive_seed() takes the body without its seed"
         raise ValueError(msg)
     return int(_identity_hash(provider, model, endpoint, body_without_seed)[:8], 16)
+
+
+class Identities:
+    """Compute `request_id` and `derive_seed` for many bodies, byte for byte the same.
+
+    Canonical JSON of a body is the canonical JSON of each of its values joined in key
+    order, so each distinct value is encoded once and remembered: a 100,000-request sweep
+    encodes its prompt once per prompt, not once per request. Bodies with keys that are
+    not text, or with a value canonical JSON refuses, take `canonical_json` whole.
+    """
+
+    LIMIT = 65_536  # remembered values per key; past that a value is encoded every time
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[str, type, Any], str] = {}  # (key, type, value) -> its JSON
+        self._counts: dict[str, int] = {}
+        self._keys: dict[str, str] = {}
+        self._order: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._tails: dict[tuple[str, str, str], str] = {}
+
+    def request_id(self, provider: str, model: str, endpoint: str, body: Mapping[str, Any]) -> str:
+        """Return `request_id(provider, model, endpoint, body)`."""
+        return self._hash(provider, model, endpoint, body)[:ID_LENGTH]
+
+    def derive_seed(
+        self, provider: str, model: str, endpoint: str, body_without_seed: Mapping[str, Any]
+    ) -> int:
+        """Return `derive_seed(provider, model, endpoint, body_without_seed)`."""
+        if "seed" in body_without_seed:
+            msg = "derive_seed() takes the body without its seed"
+            raise ValueError(msg)
+        return int(self._hash(provider, model, endpoint, body_without_seed)[:8], 16)
+
+    def _hash(self, provider: str, model: str, endpoint: str, body: Mapping[str, Any]) -> str:
+        encoded = self._body(body)
+        if encoded is None:
+            return _identity_hash(provider, model, endpoint, body)
+        tail = self._tails.get((provider, model, endpoint))
+        if tail is None:
+            # {"body":…,"endpoint":…,"model":…,"provider":…}: "body" sorts first.
+            rest = canonical_json({"endpoint": endpoint, "model": model, "provider": provider})
+            tail = "," + rest.decode("utf-8")[1:]
+            self._tails[(provider, model, endpoint)] = tail
+        text = '{"body":' + encoded + tail
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def _body(self, body: Mapping[str, Any]) -> str | None:
+        """Return the canonical JSON of `body` as text, or None to encode it whole."""
+        names = tuple(body)
+        order = self._order.get(names)
+        if order is None:
+            if not all(type(name) is str for name in names):
+                return None
+            order = tuple(sorted(names))
+            self._order[names] = order
+        values = self._values
+        parts = []
+        for name in order:
+            value = body[name]
+            kind = type(value)
+            if kind in _REMEMBERED:
+                piece = values.get((name, kind, value))
+                if piece is None:
+                    piece = self._encode(name, kind, value)
+            elif kind is float:
+                if not math.isfinite(value):
+                    return None  # canonical_json refuses it; let it say so
+                # Not remembered: -0.0 == 0.0 as keys, but they encode differently.
+                piece = self._key(name) + float.__repr__(value)
+            else:  # lists and mappings: encoded as they are, nested keys sorted alike
+                piece = self._key(name) + canonical_json(value).decode("utf-8")
+            parts.append(piece)
+        return "{" + ",".join(parts) + "}"
+
+    def _key(self, name: str) -> str:
+        key = self._keys.get(name)
+        if key is None:
+            key = canonical_json(name).decode("utf-8") + ":"
+            self._keys[name] = key
+        return key
+
+    def _encode(self, name: str, kind: type, value: Any) -> str:
+        piece = self._key(name) + canonical_json(value).decode("utf-8")
+        count = self._counts.get(name, 0)
+        if count < self.LIMIT:
+            self._values[(name, kind, value)] = piece
+            self._counts[name] = count + 1
+        return piece
+
+
+_REMEMBERED = frozenset([str, int, bool, type(None)])

@@ -13,6 +13,8 @@
         .posters/<id>.jpg            gallery posters                  (runner.poster)
         .reproductions/              the reproductions' own manifest
         *.<8 hex>.part               a writer's temp file: never a finished one, removed at start
+    <root>/.timings.json             recent generation times per provider and model, the
+                                     next run's poll schedule starts from (runner.priors)
     <spec file>.lock                 beside the spec, committed to git (runner.lockfile)
 
 The local tree and the object store (runner.store) share these rules: the store keys
@@ -24,7 +26,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from runner.errors import UsageError
 
@@ -35,6 +37,7 @@ RUN_LOCK = ".lock"
 OWNER = ".spec"
 GALLERY = "index.html"
 GALLERY_STATE = ".gallery.json"  # what the previous gallery showed (new/changed badges)
+TIMINGS = ".timings.json"  # at the root: generation times per provider and model (priors)
 POSTERS = ".posters"
 REPRODUCTIONS = ".reproductions"
 PART_SUFFIX = ".part"
@@ -82,9 +85,19 @@ def sidecar_of(video: Path) -> Path:
     return video.with_suffix(SIDECAR_SUFFIX)
 
 
+def sidecar_name(output: str) -> str:
+    """Return the sidecar of an output path, as a path relative to the same folder."""
+    return _with_suffix(output, SIDECAR_SUFFIX)
+
+
 def poster_of(folder: Path, request_id: str) -> Path:
     """Return the poster of request `request_id` in a spec's folder."""
     return folder / POSTERS / f"{request_id}.jpg"
+
+
+def timings_of(root: Path) -> Path:
+    """Return the history of generation times at the root of an output tree."""
+    return root / TIMINGS
 
 
 def manifest_of(folder: Path) -> Path:
@@ -94,8 +107,7 @@ def manifest_of(folder: Path) -> Path:
 
 def files_of(output: str) -> tuple[str, ...]:
     """Return every file path (POSIX, relative to the spec's folder) one request writes."""
-    video = PurePosixPath(output)
-    return (output, str(video.with_suffix(SIDECAR_SUFFIX)))
+    return (output, _with_suffix(output, SIDECAR_SUFFIX))
 
 
 def is_reproduction_name(name: str) -> bool:
@@ -115,49 +127,73 @@ def output_clashes(outputs: Sequence[str]) -> dict[int, str]:
     through the runner's files (`manifest.jsonl/b.mp4`), or a name the runner keeps for
     reproductions (`a.repro-1.mp4`).
     """
+    # Folder prefixes repeat across a sweep (100,000 videos in 120 folders): each distinct
+    # one is folded and looked up once.
     files: dict[str, str] = {}
     folders: dict[str, str] = {}
+    folded: dict[str, str] = {}  # a folder prefix as written -> folded
     for output in outputs:
-        for path in files_of(output):
-            files.setdefault(fold(path), output)
-        parts = output.split("/")
-        for depth in range(1, len(parts)):
-            folders.setdefault(fold("/".join(parts[:depth])), output)
+        files.setdefault(fold(output), output)
+        files.setdefault(fold(_with_suffix(output, SIDECAR_SUFFIX)), output)
+        end = output.find("/")
+        while end != -1:
+            prefix = output[:end]
+            if prefix not in folded:
+                folded[prefix] = fold(prefix)
+                folders.setdefault(folded[prefix], output)
+            end = output.find("/", end + 1)
     clashes: dict[int, str] = {}
+    through: dict[str, str | None] = {}  # a folder prefix -> the output that is a file there
     for index, output in enumerate(outputs):
         parts = output.split("/")
         name = parts[-1]
-        if parts[0] in RUNNER_FILES or fold(parts[0]) in _RUNNER_FOLDED:
+        first = folded.get(parts[0]) if len(parts) > 1 else fold(parts[0])
+        if parts[0] in RUNNER_FILES or first in _RUNNER_FOLDED:
             clashes[index] = f"runs through the runner's own {parts[0]!r} — choose another name"
-        elif is_reproduction_name(name):
+        elif REPRO_INFIX in name and is_reproduction_name(name):
             clashes[index] = (
                 f"is named like a reproduction ({REPRO_INFIX}N) — that name is kept for "
                 "`runner reproduce`; rename it"
             )
-        elif any(_PART.fullmatch(part) for part in parts):
+        elif PART_SUFFIX in output and any(_PART.fullmatch(part) for part in parts):
             clashes[index] = "is named like one of the runner's temporary .part files — rename it"
         else:
-            for path, what in ((output, "is"), (str(PurePosixPath(output).with_suffix(
-                    SIDECAR_SUFFIX)), "has a sidecar that is")):
-                other = folders.get(fold(path))
+            for path, what in ((output, "is"), (_with_suffix(output, SIDECAR_SUFFIX),
+                                                "has a sidecar that is")):
+                other = folders.get(fold(path)) if folders else None
                 if other is not None:
                     clashes[index] = f"{what} also a folder of {other!r} — rename one of them"
                     break
             else:
-                for depth in range(1, len(parts)):
-                    folder = "/".join(parts[:depth])
-                    other = files.get(fold(folder))
+                end = output.find("/")
+                while end != -1:
+                    folder = output[:end]
+                    if folder in through:
+                        other = through[folder]
+                    else:
+                        other = through[folder] = files.get(folded[folder])
                     if other is not None and other != output:
                         clashes[index] = (
                             f"runs through {folder!r}, a file of {other!r} (a video or its "
                             "sidecar) — rename one of them"
                         )
                         break
+                    end = output.find("/", end + 1)
     return clashes
+
+
+def _with_suffix(path: str, suffix: str) -> str:
+    """Return `str(PurePosixPath(path).with_suffix(suffix))` for a relative file path."""
+    head, slash, name = path.rpartition("/")
+    dot = name.rfind(".")
+    stem = name[:dot] if 0 < dot < len(name) - 1 else name
+    return head + slash + stem + suffix
 
 
 def fold(path: str) -> str:
     """Return a path as caseless, normalisation-blind file systems see it."""
+    if path.isascii():
+        return path.lower()  # what NFD(casefold(NFD(...))) gives for ASCII, 10 times faster
     return unicodedata.normalize("NFD", unicodedata.normalize("NFD", path).casefold())
 
 

@@ -397,7 +397,7 @@ async def reconcile(shared: Shared, spec: SpecRun, request: Request) -> Result:
             )
             return Result(Outcome.UNKNOWN, reason)
         checks += 1
-        await shared.clock.sleep(shared.scheduler.next_delay(age, checks))
+        await shared.clock.sleep(shared.scheduler.next_delay(age, checks, request.model))
 
 
 def cost_of(usd: float | None, credits: int | None) -> dict[str, Any] | None:
@@ -419,6 +419,7 @@ class _PollState:
     empty_done: int = 0
     refreshes: int = 0
     last_seen: str = "not polled yet"
+    running_at: float | None = None  # seconds after submission of the last poll it ran
 
 
 async def collect(
@@ -457,7 +458,7 @@ async def collect(
                 f"run again to keep polling it, it will not be resubmitted"
             )
             return Result(Outcome.TIMED_OUT, reason)
-        delay = 0.0 if immediate else shared.scheduler.next_delay(elapsed, st.polls)
+        delay = 0.0 if immediate else shared.scheduler.next_delay(elapsed, st.polls, request.model)
         immediate = False
         await shared.clock.sleep(delay)
         st.polls += 1
@@ -491,6 +492,7 @@ async def collect(
             return Result(Outcome.FAILED, reason)
         st.last_seen = generation.raw_status
         if generation.status is GenStatus.RUNNING:
+            st.running_at = elapsed + delay
             continue
         if generation.status is GenStatus.FAILED:
             shared.ceilings.refund(spec.display, rid)  # failed generations are not billed
@@ -501,7 +503,9 @@ async def collect(
             completed = True
             manifest.record_completed(rid)
             if learn:
-                shared.scheduler.observe(shared.clock.wall() - submitted_at)
+                seen = shared.clock.wall() - submitted_at
+                shared.scheduler.observe(seen, request.model, running_at=st.running_at,
+                                         censored=st.running_at is None)
         if generation.video_url is None:
             st.empty_done += 1
             if st.empty_done > EMPTY_DONE_LIMIT:

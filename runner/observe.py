@@ -9,13 +9,14 @@ store's inventory. `plan` and `run` call it the same way, so they see the same f
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from runner.decide import Facts, FileCheck
-from runner.layout import sidecar_of
+from runner.layout import sidecar_name, sidecar_of
 from runner.lockfile import LockEntry
 from runner.manifest import RequestState, sha256_file
 from runner.request import Request
@@ -41,9 +42,13 @@ def observe(
 ) -> Observation:
     """Return the facts of every request (no API call; only local files and the store list)."""
     seen = Observation()
+    listings = _Listings(folder)
     for request in requests:
         state = states.get(request.id)
         entry = locked.get(request.id)
+        if state is None and entry is None and not listings.has_sidecar(request.output):
+            seen.facts[request.id] = NOTHING  # nothing recorded, no sidecar to adopt: new
+            continue
         facts = Facts(state=state, locked=entry)
         sha = facts.result_sha256
         client_id = (state.client_request_id if state is not None else None) or (
@@ -65,6 +70,33 @@ def observe(
             facts = Facts(state, entry, reconcilable=True)
         seen.facts[request.id] = facts
     return seen
+
+
+NOTHING = Facts()
+
+
+class _Listings:
+    """The names in each folder of a spec's tree, listed once (a missing one is empty).
+
+    A 100,000-request plan asks for 100,000 sidecars; most folders do not exist yet or
+    hold none, and one listing per folder answers for all the files in it.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._names: dict[str, frozenset[str]] = {}
+
+    def has_sidecar(self, output: str) -> bool:
+        """Return whether the sidecar of the video at `output` may exist."""
+        parent, _, _ = output.rpartition("/")
+        names = self._names.get(parent)
+        if names is None:
+            try:
+                names = frozenset(os.listdir(self.folder / parent if parent else self.folder))
+            except OSError:  # absent, not a folder, unreadable: nothing to adopt from it
+                names = frozenset()
+            self._names[parent] = names
+        return sidecar_name(output).rpartition("/")[2] in names
 
 
 def _with_file(

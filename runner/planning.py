@@ -21,6 +21,7 @@ from typing import Any
 from runner.catalog import get_model, seconds_of
 from runner.decide import STATUSES, Action, Decision, Flags, decide
 from runner.errors import UsageError
+from runner.jsonlines import line_encoder
 from runner.layout import display_path, lockfile_of, spec_folder
 from runner.lockfile import LockEntry, read_lock
 from runner.manifest import RequestState, read_state
@@ -286,10 +287,9 @@ class Plan:
         """
         head = json.dumps(self.summary(extra), indent=2, ensure_ascii=False)
         yield head[:-2] + ',\n  "requests": ['
+        encode = line_encoder()
         for i, entry in enumerate(self.entries):
-            yield ("\n    " if i == 0 else ",\n    ") + json.dumps(
-                entry.to_json(), ensure_ascii=False
-            )
+            yield ("\n    " if i == 0 else ",\n    ") + encode(entry.to_json())
         yield ("\n  ]" if self.entries else "]") + "\n}\n"
 
 

@@ -113,6 +113,7 @@ def run_options(
     concurrency: int,
     poll: PollSettings,
     allow_unpriced: bool,
+    priors: bool = False,
 ) -> RunOptions:
     """Return the engine's options for a run made with `made` and settled by preflight."""
     from runner.engine import RunOptions
@@ -130,6 +131,7 @@ def run_options(
         max_cost=prepared.ceiling,
         max_cost_source=prepared.ceiling_source,
         allow_unpriced=allow_unpriced,
+        priors=priors,
     )
 
 

@@ -224,6 +224,7 @@ async def arun(
     options = run_options(
         made, prepared, concurrency=concurrency, allow_unpriced=allow_unpriced,
         poll=engine.poll_settings(poll_min, poll_max, timeout, sandbox=made.sandbox),
+        priors=True,
     )
     reporter = make_reporter(sys.stderr, SystemClock()) if progress else None
     summary = await engine.arun(

@@ -221,32 +221,30 @@ class BodyValidator:
         schema = self.full.schema
         self.properties: Mapping[str, Any] = schema.get("properties", {})
         self.separable = set(schema) <= _SEPARABLE and schema.get("additionalProperties") is False
-        self.by_keys: dict[frozenset[str], list[_Issue]] = {}
+        self.by_keys: dict[tuple[str, ...], list[_Issue]] = {}  # keys in body order
         self.by_value: dict[tuple[Any, ...], list[_Issue]] = {}
         self.sub = {key: self.full.evolve(schema=sub) for key, sub in self.properties.items()}
 
     def check(self, body: Mapping[str, Any]) -> list[_Issue]:
         """Return every problem with `body` (images may be sha256: references)."""
-        standin = dict(body)
-        for key in self.images.intersection(body):
-            if str(body[key]).startswith("sha256:"):
-                standin[key] = IMAGE_STAND_IN
-        if self.nested_images:  # keyframes.frame0.url, image_urls.*: stand in where they are
-            for path, value in list(self.route.image_values(standin)):
-                if value.startswith("sha256:"):
-                    standin = replaced(standin, path, IMAGE_STAND_IN)
+        if self.nested_images or not self.separable:
+            body = self._standin(body)
         if not self.separable:
-            return [self._issue(e) for e in self.full.iter_errors(standin)]
-        keys = frozenset(standin)
+            return [self._issue(e) for e in self.full.iter_errors(body)]
+        keys = tuple(body)
         issues = self.by_keys.get(keys)
         if issues is None:  # which keys are there: once per distinct set of keys
+            standin = self._standin(body)
             issues = [self._issue(e) for e in self.full.iter_errors(standin) if not e.path]
             self.by_keys[keys] = issues
         found = list(issues)
         by_value = self.by_value
-        for key, value in standin.items():
-            scalar = type(value) in _SCALARS
-            cache_key = (key, type(value), value) if scalar else (key, _freeze(value))
+        images = self.images
+        for key, value in body.items():
+            kind = type(value)
+            if kind is str and key in images and value.startswith("sha256:"):
+                value = IMAGE_STAND_IN  # a local image, sent as a data: URI
+            cache_key = (key, kind, value) if kind in _SCALARS else (key, _freeze(value))
             cached = by_value.get(cache_key)
             if cached is None:
                 sub = self.sub.get(key)
@@ -257,6 +255,18 @@ class BodyValidator:
             if cached:
                 found.extend(cached)
         return found
+
+    def _standin(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Return a copy of `body` with each sha256: image reference as a data: URI."""
+        standin = dict(body)
+        for key in self.images:
+            if key in body and str(body[key]).startswith("sha256:"):
+                standin[key] = IMAGE_STAND_IN
+        if self.nested_images:  # keyframes.frame0.url, image_urls.*: stand in where they are
+            for path, value in list(self.route.image_values(standin)):
+                if value.startswith("sha256:"):
+                    standin = replaced(standin, path, IMAGE_STAND_IN)
+        return standin
 
     def _issue(self, error: Any, key: str | None = None) -> _Issue:
         path = tuple(error.absolute_path)

@@ -26,7 +26,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -365,13 +365,38 @@ def _as_tuple(args: Any) -> tuple[Any, ...]:
     return (args,)
 
 
+CACHE_LIMIT = 4096  # whole results kept per template before it is joined from its pieces
+PIECE_LIMIT = 65_536  # results kept per expression of a text template
+
+
+class _Cache:
+    """One template's rendered results by the values of the names it reads."""
+
+    __slots__ = ("entries", "whole")
+
+    def __init__(self) -> None:
+        self.entries: dict[Any, Any] = {}
+        # False once a text template has shown that its values hardly repeat (an output
+        # path reading the seed): then it is joined from its pieces' caches each time.
+        self.whole = True
+
+
 @dataclass(frozen=True)
 class Template:
-    """One compiled spec string: a constant, a typed expression, or a text template."""
+    """One compiled spec string: a constant, a typed expression, or a text template.
+
+    A text template made only of text and `{{ expression }}`s (no statements) also has
+    `pieces`: its text and its expressions, each expression a `Template` of its own that
+    is rendered and cached by the few names it reads, so `"{{ subject }}/seed-{{ seed }}"`
+    renders `subject` once per subject and `seed` not at all (a bare name is looked up).
+    """
 
     source: str
     names: frozenset[str]  # the variables it reads (for caching)
     _render: Callable[[Mapping[str, Any]], Any] | None  # None: a constant
+    pieces: tuple[str | Template, ...] | None = None
+    direct: str | None = None  # the name, when the template is exactly one bare `{{ name }}`
+    cache: _Cache = field(default_factory=_Cache, compare=False, repr=False)
 
     @cached_property
     def ordered(self) -> tuple[str, ...]:
@@ -389,7 +414,6 @@ class Renderer:
     def __init__(self) -> None:
         self.env = SpecEnvironment()
         self._compiled: dict[str, Template] = {}
-        self._results: dict[tuple[str, tuple[Any, ...]], Any] = {}
         self.spent = 0.0  # seconds all renders took (a spec's templates are bounded in sum)
 
     def compile(self, source: str) -> Template:
@@ -437,7 +461,14 @@ class Renderer:
                     str(value)  # StrictUndefined raises UndefinedError with the name
                 return _plain(value)
 
-            return Template(source, names, render_expression)
+            return Template(source, names, render_expression, direct=_bare_name(ast))
+        pieces = self._pieces(ast)
+        if pieces is not None:
+
+            def render_joined(context: Mapping[str, Any]) -> str:
+                return self._joined(pieces, context)
+
+            return Template(source, names, render_joined, pieces)
         template = self._guard(lambda: self.env.from_string(source))
 
         template_globals = dict(template.globals)
@@ -460,6 +491,66 @@ class Renderer:
 
         return Template(source, names, render_text)
 
+    def _pieces(self, ast: nodes.Template) -> tuple[str | Template, ...] | None:
+        """Split a statement-free text template into its text and its expressions.
+
+        Jinja renders such a template as the concatenation of its text and `str()` of each
+        expression's value, so rendering the expressions one by one gives the same text.
+        None when the template holds anything else (`{% set %}`, `{% if %}`, ...).
+        """
+        pieces: list[str | Template] = []
+        for node in ast.body:
+            if not isinstance(node, nodes.Output):
+                return None
+            for child in node.nodes:
+                if isinstance(child, nodes.TemplateData):
+                    pieces.append(child.data)
+                    continue
+                pieces.append(self._expression(child))
+        return tuple(pieces)
+
+    def _expression(self, node: nodes.Expr) -> Template:
+        """Compile one `{{ expression }}` of a text template as a template of its own."""
+        probe = nodes.Template([nodes.Output([node])])
+        probe.set_environment(self.env)
+        names = frozenset(meta.find_undeclared_variables(probe))
+        # What Environment.compile_expression builds from source, here from the node.
+        body = nodes.Template([nodes.Assign(nodes.Name("result", "store"), node, lineno=1)],
+                              lineno=1)
+        compiled = self._guard(lambda: self.env.from_string(body))
+        expression = jinja2.environment.TemplateExpression(compiled, False)
+        direct = node.name if isinstance(node, nodes.Name) else None
+        return Template("", names, _as_text(expression), direct=direct)
+
+    def _joined(self, pieces: tuple[str | Template, ...], context: Mapping[str, Any]) -> str:
+        """Render a text template from its pieces, each expression cached on its own."""
+        parts: list[str] = []
+        total = 0
+        fresh = True  # one budget for the whole text, as when Jinja renders it at once
+        for piece in pieces:
+            if isinstance(piece, str):
+                text = piece
+            elif piece.direct is not None and piece.direct in context:
+                # What Jinja outputs for `{{ name }}`; spec values hold no lone surrogates.
+                text = str(context[piece.direct])
+            else:
+                entries = piece.cache.entries
+                key = _key(piece.ordered, context)
+                found = entries.get(key)
+                if found is None:
+                    assert piece._render is not None
+                    found = self._evaluate(piece._render, context, fresh=fresh)
+                    fresh = False
+                    if len(entries) < PIECE_LIMIT:
+                        entries[key] = found
+                text = found
+            total += len(text)
+            if total > MAX_RENDERED:
+                msg = f"the rendered text passes {MAX_RENDERED:,} characters — shorten it"
+                raise TemplateProblem(msg)
+            parts.append(text)
+        return "".join(parts)
+
     @staticmethod
     def _guard(build: Callable[[], Any]) -> Any:
         try:
@@ -476,23 +567,45 @@ class Renderer:
 
     def render(self, template: Template, context: Mapping[str, Any]) -> Any:
         """Render `template` with `context`; raise `TemplateProblem` with the reason."""
-        if template._render is None:
+        render = template._render
+        if render is None:
             return template.source
-        frozen = tuple([_freeze(context.get(name, _MISSING)) for name in template.ordered])
-        key = (template.source, frozen)
-        cached = self._results.get(key, _MISSING)
-        if cached is not _MISSING:
-            return cached
+        direct = template.direct
+        if direct is not None and direct in context:
+            return _plain(context[direct])  # `{{ seed }}`: the value itself, nothing to render
+        cache = template.cache
+        key: Any = None
+        if cache.whole:
+            key = _key(template.ordered, context)
+            cached = cache.entries.get(key, _MISSING)
+            if cached is not _MISSING:
+                return cached
+        # A text template of pieces is joined from them, each checked on its own.
+        value = render(context) if template.pieces is not None else self._evaluate(render, context)
+        if cache.whole:
+            if len(cache.entries) < CACHE_LIMIT:
+                cache.entries[key] = value
+            elif template.pieces is not None:
+                cache.whole = False
+                cache.entries.clear()
+        return value
+
+    def _evaluate(
+        self, render: Callable[[Mapping[str, Any]], Any], context: Mapping[str, Any],
+        *, fresh: bool = True,
+    ) -> Any:
+        """Run a compiled template within the budgets; translate what goes wrong."""
         if self.spent > MAX_SPEC_SECONDS:
             msg = (
                 f"this spec's templates have taken more than {MAX_SPEC_SECONDS:g} s to render "
                 "— make them simpler, or make them read fewer per-request values"
             )
             raise TemplateProblem(msg)
-        self.env.budget = _Budget()
+        if fresh:
+            self.env.budget = _Budget()
         started = time.monotonic()
         try:
-            value = template._render(context)
+            value = render(context)
         except TemplateProblem:
             raise
         except jinja2.UndefinedError as exc:
@@ -512,7 +625,6 @@ class Renderer:
         if SURROGATE.search(shown):  # '\\ud800' in a Jinja string: not UTF-8, cannot be sent
             msg = "the result holds a lone surrogate (\\ud800-\\udfff) — write the character itself"
             raise TemplateProblem(msg)
-        self._results[key] = value
         return value
 
 
@@ -522,6 +634,15 @@ class _Missing:
 
 
 _MISSING = _Missing()
+_SCALARS = frozenset([str, int, float, bool, type(None)])
+
+
+def _key(names: tuple[str, ...], context: Mapping[str, Any]) -> Any:
+    """Return the cache key of the values `names` have in `context`."""
+    if len(names) == 1:
+        value = context.get(names[0], _MISSING)
+        return (type(value), value) if type(value) in _SCALARS else _freeze(value)
+    return tuple([_freeze(context.get(name, _MISSING)) for name in names])
 
 
 def _freeze(value: Any) -> Any:
@@ -529,6 +650,24 @@ def _freeze(value: Any) -> Any:
     if isinstance(value, str | int | float | bool | None | _Missing):
         return (type(value), value)
     return json.dumps(value, sort_keys=True, default=repr)
+
+
+def _bare_name(ast: nodes.Template) -> str | None:
+    """Return `name` when a template is exactly `{{ name }}`, else None."""
+    if len(ast.body) == 1 and isinstance(ast.body[0], nodes.Output):
+        children = [c for c in ast.body[0].nodes if not isinstance(c, nodes.TemplateData)]
+        if len(children) == 1 and isinstance(children[0], nodes.Name):
+            return str(children[0].name)
+    return None
+
+
+def _as_text(expression: Any) -> Callable[[Mapping[str, Any]], str]:
+    """Return a function giving the text Jinja outputs for an expression in a context."""
+
+    def evaluate(context: Mapping[str, Any]) -> str:
+        return str(expression(**context))  # an Undefined value raises here, as in Jinja
+
+    return evaluate
 
 
 def _plain(value: Any) -> Any:

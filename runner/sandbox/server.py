@@ -45,6 +45,8 @@ from runner.sandbox.config import SandboxConfig
 from runner.sandbox.faults import FaultDice
 from runner.sandbox.inputs import InputError, InputImage, read_image
 from runner.sandbox.ledger import Ledger, QueryError, RateWindow, parse_query
+from runner.sandbox.metrics import PATH as METRICS_PATH
+from runner.sandbox.metrics import metrics_handler
 from runner.sandbox.pricing import catalog_response, charge, credits_of
 from runner.sandbox.render import RenderError, RenderJob, output_size, render_clip
 from runner.sandbox.signing import TokenCheck, UrlSigner
@@ -54,6 +56,8 @@ from runner.schemas import validator_for
 from runner.usage import LOGS_PATH
 
 FILES_PREFIX = "/files/"
+# Not API calls: the sandbox's own routes, and the public metrics (no key, no faults).
+UNCOUNTED = ("/_sandbox/", METRICS_PATH)
 RUNWAY_LEGACY = "/v2/generate/video/runway/generation"  # its polls answer video: [url]
 MODELS_PATHS = ("/v1/models", "/models", "/api/v1/models")  # the same price catalog
 POLL_ERROR_STATUSES = (500, 502, 504)
@@ -108,6 +112,8 @@ class Sandbox:
             app.router.add_get(endpoint, self._poll)
         app.router.add_get(FILES_PREFIX + "{name}", self._download)
         app.router.add_get(LOGS_PATH, self._logs)
+        app.router.add_get(METRICS_PATH, metrics_handler(self._generations.values, self._now,
+                                                         self._clock.wall))
         for path in MODELS_PATHS:
             app.router.add_get(path, self._models)
         app.router.add_get("/_sandbox/stats", self._get_stats)
@@ -197,7 +203,7 @@ class Sandbox:
         self._ledger.expect(gen)
         if self._store is not None:
             self._store.append(gen, self._wall_offset)  # before the client can hear of it
-        self.stats.submission(gen.body_sha256)
+        self.stats.submission(gen.body_sha256, gen.id)
         self._count_in_flight(gen)
         if gen.failure is not None:
             self.stats.faults_injected["failed_generation"] += 1
@@ -285,6 +291,7 @@ class Sandbox:
         gen = self._generations.get(generation_id)
         if gen is None:
             return self._error(request, 404, f"Generation {generation_id!r} not found")
+        self.stats.polled[gen.id] += 1
 
         phase = gen.phase(self._now())
         if gen.failure is None and phase is not Phase.QUEUED:
@@ -499,7 +506,7 @@ class Sandbox:
     @web.middleware
     async def _errors_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Give aiohttp's own errors (404, 405) the API's body; count calls and refusals."""
-        if not request.path.startswith("/_sandbox/"):
+        if not request.path.startswith(UNCOUNTED):
             self.stats.requests += 1
         try:
             response = await handler(request)
@@ -507,7 +514,7 @@ class Sandbox:
             if exc.status < 400:
                 raise
             response = self._error(request, exc.status, exc.reason)
-        if response.status >= 400 and not request.path.startswith("/_sandbox/"):
+        if response.status >= 400 and not request.path.startswith(UNCOUNTED):
             self.stats.rejected[response.status] += 1
         if not response.prepared and "x-inference-id" not in response.headers:
             response.headers["x-inference-id"] = str(uuid.uuid4())
@@ -520,7 +527,7 @@ class Sandbox:
         A create is accepted (and billed) before the wait, as with a busy real API, so a
         client that gives up or dies meanwhile leaves a generation it never heard of.
         """
-        slow = not request.path.startswith("/_sandbox/") and self._dice.fires("slow")
+        slow = not request.path.startswith(UNCOUNTED) and self._dice.fires("slow")
         response = await handler(request)
         if slow:
             self.stats.faults_injected["slow"] += 1

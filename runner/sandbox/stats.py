@@ -33,9 +33,15 @@ class Stats:
         # Seconds from a generation's end to the first poll answering `completed`: how
         # late a client noticed. Only the server knows when a generation really ended.
         self.notice_delays: list[float] = []
+        # Status polls per generation, in the order they were accepted (the first
+        # `concurrency` of them are a batch's first wave, polled before anything ended).
+        self.accepted: list[str] = []
+        self.polled: Counter[str] = Counter()
 
-    def submission(self, body_sha256: str) -> None:
+    def submission(self, body_sha256: str, generation_id: str | None = None) -> None:
         """Count one accepted POST (a paid generation) by its canonical body."""
+        if generation_id is not None:
+            self.accepted.append(generation_id)
         self.submissions += 1
         if self.submissions_by_body[body_sha256]:
             self.duplicate_submissions += 1
@@ -61,6 +67,7 @@ class Stats:
             "faults_injected": dict(sorted(self.faults_injected.items())),
             "generations": generations,
             "notice_delay": _summary(self.notice_delays),
+            "polls_by_generation": [self.polled[g] for g in self.accepted],
         }
 
 

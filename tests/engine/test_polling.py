@@ -31,12 +31,13 @@ def test_cold_start_backs_off_from_floor() -> None:
 
 
 def test_learns_to_sleep_until_expected_completion() -> None:
-    """Once generations take ~65 s, a fresh request sleeps ~60 s instead of polling at 10 s."""
+    """Once generations take ~65 s, a fresh request sleeps to about then (its first poll is
+    one gap past the earliest of them) instead of polling at 10 s."""
     sched = _scheduler(jitter=0.0, ceiling=120.0)
     for duration in [62.0, 64.0, 65.0, 66.0, 67.0, 70.0]:
         sched.observe(duration)
     first = sched.next_delay(elapsed=0.0, polls=0)
-    assert 60.0 <= first <= 64.0
+    assert 62.0 + 0.08 * 65.0 <= first <= 62.5 + 0.08 * 65.5
     # Inside the usual window, polls are dense (the window is narrow: floor).
     assert sched.next_delay(elapsed=64.0, polls=1) == 5.0
 
@@ -86,3 +87,49 @@ def test_invalid_bounds_are_refused() -> None:
     """A floor above the ceiling is a configuration error."""
     with pytest.raises(ValueError, match="floor"):
         PollScheduler(PollSettings(floor=10.0, ceiling=5.0))
+
+
+def _follow(sched: PollScheduler, ends: list[float]) -> tuple[list[float], list[int], list[float]]:
+    """Poll generations ending at `ends` one after another as the lifecycle does; return
+    each one's first-poll delay, polls and notice delay."""
+    firsts, polls, notices = [], [], []
+    for end in ends:
+        elapsed, count, running_at = 0.0, 0, None
+        while True:
+            elapsed += sched.next_delay(elapsed, count, "m")
+            if count == 0:
+                firsts.append(elapsed)
+            count += 1
+            if elapsed < end:
+                running_at = elapsed
+                continue
+            sched.observe(elapsed, "m", running_at=running_at, censored=running_at is None)
+            break
+        polls.append(count)
+        notices.append(elapsed - end)
+    return firsts, polls, notices
+
+
+def test_first_poll_does_not_drift_later_when_it_finds_generations_done() -> None:
+    """Generations of 4 s +-10 % seen done by their first poll (the end unknown, only
+    "before") keep the first poll near the early edge: it does not move one gap later
+    per round, so polls stay <= 3 and the notice delay within 10 % of the duration."""
+    rng = random.Random(3)
+    sched = PollScheduler(PollSettings(floor=0.31, ceiling=3.69, timeout=60.0, jitter=0.1),
+                          random.Random(0), priors={"m": [3.6, 3.8, 4.0, 4.2, 4.4]})
+    ends = [4.0 * (1 + max(-0.1, min(0.1, rng.gauss(0, 0.05)))) for _ in range(1500)]
+    firsts, polls, notices = _follow(sched, ends)
+    late = firsts[-300:]
+    assert max(late) < min(ends) + 2 * 0.32  # still at the early edge, not drifting away
+    assert sum(polls[-300:]) / 300 <= 3
+    assert sorted(notices[-300:])[150] <= 0.4
+
+
+def test_censored_durations_count_only_on_a_schedule() -> None:
+    """A cold-start completion (no schedule yet) is recorded as seen; from then on, one
+    seen done by its first poll is taken as ended before it."""
+    sched = _scheduler(jitter=0.0)
+    sched.observe(40.0, "m", censored=True)
+    assert sched.expected("m") == 40.0
+    sched.observe(40.0, "m", censored=True)
+    assert sched.expected("m") < 40.0
