@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -218,13 +217,11 @@ def test_origins_point_at_the_written_values() -> None:
     assert second.origins == {"seed": ("matrix", "seed", 1), "x": ("matrix", "include", 0, "x")}
 
 
-def test_billion_combinations_fail_instantly() -> None:
-    """A matrix of billions of combinations fails at once, counted, never expanded."""
+def test_billion_combinations_are_counted_not_expanded() -> None:
+    """A matrix of billions of combinations is refused with its count, never expanded."""
     matrix = {"seed": {"range": [1, 1_000_000_000]}, "ratio": ["16:9", "9:16"]}
-    start = time.perf_counter()
     with pytest.raises(MatrixTooLarge, match="2,000,000,000 combinations"):
         expand(matrix, ("matrix",), 10_000)
-    assert time.perf_counter() - start < 1.0
 
 
 def test_cap_counts_exclude_and_include() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 
 import pytest
 
@@ -101,15 +100,13 @@ def test_yaml_problems_have_positions(text: str, where: Mark, fragment: str) -> 
 
 
 def test_alias_bomb_fails_fast_while_composing() -> None:
-    """A billion-laughs document fails in milliseconds, before any object is built."""
+    """A billion-laughs document is refused while composing, before any object is built."""
     lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     for i in range(1, 10):
         prev, name = chr(96 + i), chr(97 + i)
         lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
-    start = time.perf_counter()
     with pytest.raises(YamlProblem, match="expands to more than"):
         load("\n".join(lines))
-    assert time.perf_counter() - start < 1.0
 
 
 # -------------------------------------------------------------------------- templates
@@ -167,11 +164,9 @@ def test_filters_useful_for_paths_and_prompts(render) -> None:  # type: ignore[n
 )
 def test_hostile_or_broken_templates_fail_cleanly(render, source: str, fragment: str) -> None:  # type: ignore[no-untyped-def]
     """Escapes, bombs, loops and typos fail fast with a clear reason."""
-    start = time.perf_counter()
     with pytest.raises(TemplateProblem) as info:
         render(source)
     assert fragment in str(info.value)
-    assert time.perf_counter() - start < 2.0
 
 
 def test_rendering_is_cached_by_the_names_it_reads() -> None:
