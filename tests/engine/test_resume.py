@@ -162,6 +162,10 @@ def test_reported_requests_say_which_flag_would_act() -> None:
          "again"),
         (Facts(state=_state("unknown")), Flags(resubmit_unknown=True), "new",
          "outcome unknown — resubmitted (--resubmit-unknown: it may be billed twice)"),
+        # only the lock file (another machine's run) knows the POST went unanswered
+        (Facts(locked=_lock("unknown")), Flags(), "unknown",
+         "outcome unknown (a request was sent without an answer) — check the provider's "
+         "dashboard; --resubmit-unknown submits it again (it may be billed twice)"),
         (Facts(state=_state("done", generation_id=None), file=FileCheck.DIFFERS), Flags(),
          "lost", "paid, but lost: the video is changed and no generation id is recorded to "
          "fetch it again — --regenerate-lost pays for it again"),

@@ -19,6 +19,13 @@ def test_canonical_json_is_sorted_compact_utf8() -> None:
     assert canonical_json({"b": 1, "a": [1, "é"]}) == '{"a":[1,"é"],"b":1}'.encode()
 
 
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_canonical_json_refuses_numbers_json_cannot_hold(number: float) -> None:
+    """NaN and infinities have no JSON spelling: an identity made of them is refused."""
+    with pytest.raises(ValueError):
+        canonical_json({"seed": number})
+
+
 def test_request_id_follows_the_documented_formula() -> None:
     """The id is sha256 of canonical {provider, model, endpoint, body}, first 16 hex."""
     body = {"model": "m", "seed": 1}
