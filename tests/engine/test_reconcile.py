@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -166,3 +167,18 @@ def test_ledger_reads_every_page_once_for_many_lookups(
     before = sandbox.stats()["log_queries"]
     assert asyncio.run(look()) == [generation for _, generation in ids]
     assert sandbox.stats()["log_queries"] - before == 2  # 100 + 50 rows
+
+
+def test_a_recent_post_is_looked_up_again_until_the_timeout(
+    sandbox: RunningSandbox, spec_factory: Callable[..., FakeSpec], tmp_path: Path
+) -> None:
+    """Sent 5 s ago and not (yet) in the logs: the run looks again on the poll schedule
+    until --timeout has passed since the POST, then leaves it unknown, unsent."""
+    spec = spec_factory([1])
+    _announce(spec, tmp_path, seconds_ago=5)
+    poll = PollSettings(floor=0.5, ceiling=5.0, timeout=30.0)
+    summary = run_on_sandbox(spec, sandbox, tmp_path, poll=poll)
+    (report,) = summary.reports
+    assert report.outcome == "unknown" and sandbox.stats()["submissions"] == 0
+    waited = re.search(r"not in sandbox's usage logs (\d+)s after the POST", report.reason or "")
+    assert waited is not None and int(waited.group(1)) >= 30, report.reason

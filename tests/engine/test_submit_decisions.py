@@ -227,3 +227,34 @@ def test_an_auth_refusal_leaves_nothing_recorded_as_sent(
     forgotten = [e for e in _events(spec, tmp_path) if e["event"] == "forgotten"]
     assert [e["reason"] for e in forgotten] == [
         "refused by the API (401/403): nothing was created"]
+
+
+def test_a_submission_past_the_ceiling_is_not_sent_and_said_once(
+    spec_factory: Callable[..., FakeSpec], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a ceiling no request fits: nothing is POSTed, every request stays new with
+    the budget's line as its reason, and that line is told once, not per request."""
+    monkeypatch.delenv("RUNNER_PRICES")  # the stand-in serves the price catalog
+    from runner.engine import RunOptions, Transports, execute
+    from runner.progress import SilentReporter
+
+    from .catalog_stub import with_catalog
+    from .test_engine_mocked import KEY
+
+    scripted = ScriptedApi()
+    spec = spec_factory([1, 2, 3], provider="aimlapi")
+    reporter = SilentReporter()
+    clock = VirtualClock()
+    opts = RunOptions(output_dir=tmp_path / "outputs", seed=0, max_cost=0.001, concurrency=1)
+    summary = clock.run(execute(
+        [(spec, list(spec.requests))], opts, clock=clock, reporter=reporter,
+        environ={"AIMLAPI_API_KEY": KEY},
+        transports=Transports(api=httpx.MockTransport(with_catalog(scripted.api)),
+                              download=httpx.MockTransport(scripted.cdn)),
+    ))
+    assert [r for r in scripted.seen if r.method == "POST"] == []
+    assert summary.count("not_run") == 3
+    (why,) = {r.reason for r in summary.reports}
+    assert why is not None and why.startswith("budget: the next submission (est. $")
+    assert reporter.notes.count(why) == 1
+    assert read_state(folder_of(spec, tmp_path)) == {}
