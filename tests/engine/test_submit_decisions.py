@@ -258,3 +258,51 @@ def test_a_submission_past_the_ceiling_is_not_sent_and_said_once(
     assert why is not None and why.startswith("budget: the next submission (est. $")
     assert reporter.notes.count(why) == 1
     assert read_state(folder_of(spec, tmp_path)) == {}
+
+
+def _refused(request: httpx.Request) -> httpx.Response:
+    msg = "connection refused"
+    raise httpx.ConnectError(msg, request=request)
+
+
+def test_a_provider_never_reached_is_given_up_after_exactly_three_refusals(
+    spec_factory: Callable[..., FakeSpec], tmp_path: Path
+) -> None:
+    """One at a time: the third refused connection stops the provider (not the second,
+    not a fourth), and every request is told why and what to check."""
+    posts: list[httpx.Request] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        posts.append(request)
+        return _refused(request)
+
+    spec = spec_factory([1, 2], provider="aimlapi")
+    summary = _run(ScriptedApi(), spec, tmp_path, api=api, retry=RETRY, concurrency=1)
+    assert len(posts) == 3
+    assert summary.count("not_run") == 2
+    for report in summary.reports:
+        reason = report.reason or ""
+        assert reason.startswith("aimlapi cannot be reached (")
+        assert reason.endswith(
+            "); nothing more is sent to it this run and its requests stay as they were — "
+            "check --base-url or the network, then run the same command again")
+    assert read_state(folder_of(spec, tmp_path)) == {}
+
+
+def test_refusals_after_the_provider_answered_are_hiccups_not_absence(
+    spec_factory: Callable[..., FakeSpec], tmp_path: Path
+) -> None:
+    """Once the provider has answered, refused connections are retried like any refusal
+    (the provider is not stopped): the request fails after its attempts, retryable."""
+    scripted = ScriptedApi()
+
+    def api(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and scripted.created >= 1:
+            return _refused(request)
+        return scripted.api(request)
+
+    spec = spec_factory([1, 2], provider="aimlapi")
+    summary = _run(scripted, spec, tmp_path, api=api, retry=RETRY, concurrency=1)
+    assert summary.count("done") == 1 and summary.count("failed") == 1
+    failed = next(r for r in summary.reports if r.outcome == "failed")
+    assert (failed.reason or "").startswith("not accepted after 3 attempts: ")
