@@ -79,7 +79,8 @@ TARGETS = (
     Target("budget", "runner/budget.py", ("tests/money/test_pricing_units.py",)),
     Target("download", "runner/download.py", ("tests/storage/test_download.py",)),
     Target("durable", "runner/durable.py",
-           ("tests/storage/test_download.py", "tests/storage/test_manifest.py")),
+           ("tests/storage/test_durable.py", "tests/storage/test_download.py",
+            "tests/storage/test_manifest.py")),
     Target("matrix", "runner/matrix.py", ("tests/spec/test_matrix.py",)),
     Target(
         "expand", "runner/expand.py", ("tests/spec/test_spec.py", "tests/spec/test_plan.py"),
