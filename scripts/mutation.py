@@ -83,7 +83,8 @@ TARGETS = (
             "tests/storage/test_manifest.py")),
     Target("matrix", "runner/matrix.py", ("tests/spec/test_matrix.py",)),
     Target(
-        "expand", "runner/expand.py", ("tests/spec/test_spec.py", "tests/spec/test_plan.py"),
+        "expand", "runner/expand.py",
+        ("tests/spec/test_output_clashes.py", "tests/spec/test_spec.py", "tests/spec/test_plan.py"),
         functions=("xǁ_JobExpanderǁ_output", "xǁ_JobExpanderǁ_unique",
                    "xǁExpanderǁ_refuse_clashes", "x__output_problem"),
         why="the output-path checks: an escaping, clashing or runner-owned path",

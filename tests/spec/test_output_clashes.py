@@ -98,3 +98,36 @@ def test_paid_results_never_go_inside_a_sandbox_tree(root: str) -> None:
     assert str(info.value).endswith(
         "which holds emulator results only — give the root of the output tree (e.g. outputs)")
     assert spec_folder(Path(root), "s", sandbox=True) == Path(root) / "_sandbox" / "s"
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ("a/b/seed-1.mp4", None),
+        ("Café 1.mp4", None),
+        ("", "is empty — give a file name ending in .mp4"),
+        ("   ", "is empty — give a file name ending in .mp4"),
+        ("a/" * 510 + "b.mp4", "is longer than 1024 characters — shorten the template"),
+        ("a/" * 509 + "bc.mp4", None),  # 1024 characters: the longest allowed
+        ("a\x07.mp4", "contains control characters — remove them"),
+        ("a\\b.mp4", "contains a backslash — use / between folders"),
+        ("/etc/x.mp4", "is absolute — it must stay inside the spec's output folder (write a "
+                       "relative path)"),
+        ("C:x.mp4", "is absolute — it must stay inside the spec's output folder (write a "
+                    "relative path)"),
+        ("a/../../x.mp4", "leaves the output folder ('..') — write a path inside it"),
+        ("a//x.mp4", "has an empty or '.' folder name — remove the extra '/'"),
+        ("./x.mp4", "has an empty or '.' folder name — remove the extra '/'"),
+        (".hidden/x.mp4", "has a name starting with '.' (hidden files are reserved) — rename it"),
+        ("a/" + "n" * 197 + ".mp4", "has a name longer than 200 characters — shorten it"),
+        ("a/" + "n" * 196 + ".mp4", None),
+        ("a/x.mov", "does not end in .mp4 — add the extension"),
+    ],
+)
+def test_each_unwritable_output_path_is_refused_with_its_reason(
+    path: str, problem: str | None
+) -> None:
+    """Every way a rendered output path can be unwritable or escape has its own words."""
+    from runner.expand import _output_problem  # the rule the spec layer applies per path
+
+    assert _output_problem(path) == problem
