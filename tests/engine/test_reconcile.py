@@ -177,7 +177,9 @@ def test_a_recent_post_is_looked_up_again_until_the_timeout(
     spec = spec_factory([1])
     _announce(spec, tmp_path, seconds_ago=5)
     poll = PollSettings(floor=0.5, ceiling=5.0, timeout=30.0)
-    summary = run_on_sandbox(spec, sandbox, tmp_path, poll=poll)
+    clock = FakeClock(start=time.time())  # virtual waits: however slow the machine, it waits
+    summary = run_on_sandbox(spec, sandbox, tmp_path, clock, poll=poll)  # type: ignore[arg-type]
+    assert len(clock.slept) >= 3  # looked up, waited, looked up again...
     (report,) = summary.reports
     assert report.outcome == "unknown" and sandbox.stats()["submissions"] == 0
     waited = re.search(r"usage logs (?:(\d+)m)?(\d+)s after the POST", report.reason or "")
