@@ -108,8 +108,22 @@ def test_links_that_stay_inside_and_a_linked_root_are_fine(tmp_path: Path) -> No
     folder = tmp_path / "out" / "s"
     folder.symlink_to(disk)
     (folder / "alias").symlink_to(disk / "real")
-    requests = _requests_for(tmp_path, "alias/a.mp4", "real/b.mp4", ".reproductions/../c.mp4")
+    (folder / "l.mp4").symlink_to(disk / "real" / "x.mp4")
+    requests = _requests_for(tmp_path, "alias/a.mp4", "real/b.mp4", "l.mp4",
+                             ".reproductions/../c.mp4")
     refuse_escaping_outputs(folder, requests, "s.yaml")
+
+
+def test_a_link_back_inside_from_a_folder_outside_is_still_refused(tmp_path: Path) -> None:
+    """A video link pointing into the tree does not excuse its folder leading out: the
+    sidecar beside it would be written outside."""
+    folder, outside = tmp_path / "s", tmp_path / "elsewhere"
+    (folder / "real").mkdir(parents=True)
+    outside.mkdir()
+    (folder / "cache").symlink_to(outside)
+    (outside / "v.mp4").symlink_to(folder / "real" / "v.mp4")
+    with pytest.raises(UsageError, match="would be written outside"):
+        refuse_escaping_outputs(folder, _requests_for(tmp_path, "cache/v.mp4"), "s.yaml")
 
 
 def test_a_folder_or_a_file_in_the_way_is_refused_with_what_blocks(tmp_path: Path) -> None:

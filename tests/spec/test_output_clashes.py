@@ -68,6 +68,7 @@ def test_reproduction_and_temporary_names_are_kept_for_the_runner() -> None:
     [
         ("x.repro-3.mp4", True),
         ("a.repro-1.repro-12.mp4", True),
+        ("a.repro-x.repro-3.mp4", True),
         ("x.repro-.mp4", False),
         (".repro-3.mp4", False),
         ("x.repro-3a.mp4", False),

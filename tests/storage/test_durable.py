@@ -43,6 +43,14 @@ def test_reads_stop_one_byte_past_the_limit(tmp_path: Path, size: int, limit: in
     assert read_regular(path, limit) == b"x" * read
 
 
+def test_a_file_just_past_a_chunked_limit_is_seen_as_too_big(tmp_path: Path) -> None:
+    """With a limit of 1 MiB (one full read), a file a few bytes larger still yields
+    limit + 1 bytes: the caller refuses it instead of parsing a truncated copy."""
+    path = tmp_path / "big.yaml"
+    path.write_bytes(b"y" * ((1 << 20) + 5))
+    assert len(read_regular(path, 1 << 20)) == (1 << 20) + 1
+
+
 def test_a_fifo_or_a_folder_is_refused_without_blocking(tmp_path: Path) -> None:
     """A FIFO (a read would block forever) and a folder are NotRegular, fds closed."""
     fifo = tmp_path / "pipe"
