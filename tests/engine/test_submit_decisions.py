@@ -306,3 +306,13 @@ def test_refusals_after_the_provider_answered_are_hiccups_not_absence(
     assert summary.count("done") == 1 and summary.count("failed") == 1
     failed = next(r for r in summary.reports if r.outcome == "failed")
     assert (failed.reason or "").startswith("not accepted after 3 attempts: ")
+
+
+def test_a_recorded_cost_is_what_the_provider_said_and_never_a_made_up_zero() -> None:
+    """No price in the answer records no cost; either figure alone is kept as given."""
+    from runner.lifecycle import cost_of
+
+    assert cost_of(None, None) is None
+    assert cost_of(0.25, None) == {"usd": 0.25, "credits": None}
+    assert cost_of(None, 52) == {"usd": None, "credits": 52}
+    assert cost_of(0.0, 0) == {"usd": 0.0, "credits": 0}
