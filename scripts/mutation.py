@@ -84,7 +84,8 @@ TARGETS = (
     Target("matrix", "runner/matrix.py", ("tests/spec/test_matrix.py",)),
     Target(
         "expand", "runner/expand.py",
-        ("tests/spec/test_output_clashes.py", "tests/spec/test_spec.py", "tests/spec/test_plan.py"),
+        ("tests/spec/test_output_clashes.py", "tests/spec/test_spec.py", "tests/spec/test_plan.py",
+         "tests/spec/test_hostile.py"),
         functions=("xǁ_JobExpanderǁ_output", "xǁ_JobExpanderǁ_unique",
                    "xǁExpanderǁ_refuse_clashes", "x__output_problem"),
         why="the output-path checks: an escaping, clashing or runner-owned path",
