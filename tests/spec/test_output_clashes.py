@@ -123,6 +123,11 @@ def test_paid_results_never_go_inside_a_sandbox_tree(root: str) -> None:
         ("a/" + "n" * 197 + ".mp4", "has a name longer than 200 characters — shorten it"),
         ("a/" + "n" * 196 + ".mp4", None),
         ("a/x.mov", "does not end in .mp4 — add the extension"),
+        ("c:x.mp4", "is absolute — it must stay inside the spec's output folder (write a "
+                    "relative path)"),
+        # Past the one-pass check for plain paths (an accented name), the limits' edges:
+        ("é/" + "a/" * 508 + "bc.mp4", None),  # 1024 characters
+        ("é/" + "n" * 196 + ".mp4", None),  # a 200-character name
     ],
 )
 def test_each_unwritable_output_path_is_refused_with_its_reason(
