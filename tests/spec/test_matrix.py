@@ -335,3 +335,17 @@ def test_no_matrix_has_no_origins() -> None:
     """The one combination of a spec without a matrix has no values and no origins."""
     (only,) = expand({}, ("matrix",), 1)
     assert (only.values, only.origins) == ({}, {})
+
+
+def test_includes_that_extend_combinations_do_not_count_against_the_cap() -> None:
+    """Three seeds and an include adding a key to one of them are three requests: they
+    fit a cap of 3 (they were refused as "4 combinations"); a product past the cap is
+    refused at once, at least that many."""
+    matrix = {"seed": [1, 2, 3], "include": [{"seed": 1, "tag": "x"}]}
+    assert [c.values for c in expand(matrix, ("matrix",), 3)] == [
+        {"seed": 1, "tag": "x"}, {"seed": 2}, {"seed": 3}]
+    with pytest.raises(MatrixTooLarge) as info:
+        expand(matrix, ("matrix",), 2)
+    assert info.value.message == (
+        "the matrix expands to at least 3 combinations, more than the limit of 2 — shrink "
+        "an axis, or raise max_requests if you mean it")
