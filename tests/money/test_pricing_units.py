@@ -158,3 +158,18 @@ def test_the_run_ceiling_names_what_set_it() -> None:
     assert run_ceiling(5.0, 5.0, "runner.toml") == (5.0, "--max-cost")
     assert run_ceiling(5.0, 4.0, "runner.toml") == (4.0, "budget in runner.toml")
     assert run_ceiling(None, 3.0) == (3.0, "the project budget")
+
+
+def test_a_second_submission_of_a_settled_request_keeps_no_reservation() -> None:
+    """A request settled once and submitted again (found absent, resubmitted) is not
+    charged twice, and its new reservation goes once it settles; a settle without any
+    reservation spends only the charge."""
+    budget = Budget(10.0)
+    budget.reserve("a", 2.0)
+    budget.settle("a", 2.0)
+    budget.reserve("a", 2.0)
+    budget.settle("a", 2.0)
+    assert (budget.spent, budget.committed) == (2.0, 2.0)
+    budget.settle("never-reserved", None)
+    budget.settle("also-never", 1.5)
+    assert budget.spent == 3.5 and budget.charged["never-reserved"] == 0.0
