@@ -16,9 +16,11 @@ an edited line's mutants are judged afresh.
 It prints one table row per target and writes the figures and every survivor's diff to
 `--out` (JSON). The survivors' diffs are also in build/mutation/TARGET/survivors.txt.
 
-How long: the whole list takes about 95 minutes on this 2-core machine with
-`--children 2` while other work shares the CPU (per-target times are in the JSON and in
-docs/MUTATION.md); far too slow for every CI run, so CI does not run it.
+How long: on this 2-core machine, shared with other work (load average 5-6), the twelve
+targets with figures in docs/MUTATION.md took 43 min before the tests of issue 16 and
+76 min after them (per-target seconds are in the JSON); manifest, lockfile, the store and
+templates add more than an hour each at that pace. Far too slow for every CI run, so CI
+does not run it.
 """
 
 from __future__ import annotations
