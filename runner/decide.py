@@ -25,7 +25,8 @@ its sidecar, the store) and `decide` reads them. Its rows, in order:
     unknown   report     the same, without usage logs: the user decides            no
     failed    report     failed before (--retry-failed retries: a generation that   no
                          was paid for is collected again, free)
-    lost      report     paid, but the provider no longer has it                   no
+    lost      report     paid, but the provider no longer has it (or its file is    no
+                         gone and no generation id is recorded to fetch it again)
 
 `--force` turns every row but `pending` into a paid `new` (a generation under way is
 polled, never bought twice).
@@ -138,9 +139,7 @@ def decide(facts: Facts, flags: Flags) -> Decision:
     if flags.force and status != "pending":
         return Decision("new", Action.SUBMIT, "forced (--force regenerates it, paid again)", True)
     if facts.result_sha256 is not None or facts.adopt_from is not None:
-        found = _result(facts, flags)
-        if found is not None:
-            return found
+        return _result(facts, flags)
     if status == "lost":
         return _lost(facts, flags)
     if status == "pending":
@@ -155,7 +154,7 @@ def decide(facts: Facts, flags: Flags) -> Decision:
     return Decision("new", Action.SUBMIT, "new", paid=True)  # pragma: no cover - all covered
 
 
-def _result(facts: Facts, flags: Flags) -> Decision | None:
+def _result(facts: Facts, flags: Flags) -> Decision:
     """The rows of a request whose video is recorded (done in the manifest or the lock)."""
     if facts.file is FileCheck.MATCHES:
         manifest_agrees = (
@@ -198,14 +197,17 @@ def _result(facts: Facts, flags: Flags) -> Decision | None:
             f"— polls generation {facts.generation_id} for a fresh URL and downloads it again "
             "(free)"
         )
-    return None  # a record without a generation id (adopted from a bare sidecar): lost
+    # A record without a generation id (adopted from a bare sidecar) cannot be fetched
+    # again: it is lost, and paying for it again is the user's call, as for any lost one.
+    return _lost(facts, flags, f"the video is {what} and no generation id is recorded to "
+                 "fetch it again")
 
 
-def _lost(facts: Facts, flags: Flags) -> Decision:
+def _lost(facts: Facts, flags: Flags, fallback: str | None = None) -> Decision:
     why = facts.state.reason if facts.state is not None and facts.state.reason else None
     if why is None and facts.locked is not None:
         why = facts.locked.reason
-    why = why or "the provider no longer has this generation"
+    why = why or fallback or "the provider no longer has this generation"
     if flags.regenerate_lost:
         return Decision("new", Action.SUBMIT, f"lost ({why}) — generated again (paid)", True)
     return Decision(

@@ -109,12 +109,13 @@ def expand(matrix: Mapping[str, Any] | None, path: Path, limit: int) -> list[Com
                 )
 
     product = math.prod(len(axis.values) for axis in axes) if axes else 0
-    bound = product + len(includes)
-    # Without exclude the count is exact; with it, scan a bounded number of combinations.
-    if bound > limit and (not excludes or product > limit * EXCLUDE_SCAN_FACTOR):
+    # Refused before expanding only when certain: includes may extend combinations instead
+    # of adding any, so the product is the least count; with exclude, scan a bounded number.
+    if product > limit and (not excludes or product > limit * EXCLUDE_SCAN_FACTOR):
+        least = "" if not includes else "at least "
         raise MatrixTooLarge(
             path,
-            f"the matrix expands to {bound:,} combinations, more than the limit of "
+            f"the matrix expands to {least}{product:,} combinations, more than the limit of "
             f"{limit:,} — shrink an axis, or raise max_requests if you mean it",
         )
 

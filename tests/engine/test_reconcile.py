@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ import httpx
 
 from runner.api import ApiClient
 from runner.clock import FakeClock, SystemClock
-from runner.manifest import Manifest, read_state
+from runner.manifest import INTERRUPTED_SUBMIT, Manifest, read_state
 from runner.polling import PollSettings
 from runner.reconcile import HORIZON, Ledger, client_request_id
 from runner.sandbox import RunningSandbox
@@ -56,7 +57,11 @@ def test_absent_long_after_the_horizon_is_submitted_with_its_evidence(
     evidence = record["evidence"]
     assert isinstance(evidence, dict)
     assert evidence["client_request_id"] == client_id and evidence["source"] == "usage logs"
-    assert "never arrived" in str(record["reason"])
+    assert record["reason"] == (
+        f"absent from sandbox's usage logs {HORIZON / 3600:g} h after its POST: the request "
+        "never arrived, so nothing was made or billed")
+    (report,) = summary.reports
+    assert report.outcome == "done" and report.paid  # this run paid for the new one
 
 
 def test_absent_within_the_horizon_stays_unknown(
@@ -69,7 +74,10 @@ def test_absent_within_the_horizon_stays_unknown(
     summary = run_on_sandbox(spec, sandbox, tmp_path, poll=poll)
     assert summary.exit_code == 1 and summary.count("unknown") == 1
     (report,) = summary.reports
-    assert "next run looks again" in (report.reason or "")
+    assert (report.reason or "").startswith(f"{INTERRUPTED_SUBMIT}; not in sandbox's usage logs ")
+    assert (report.reason or "").endswith(
+        f"after the POST (a video's row appears when it ends) — the next run looks again, and "
+        f"submits it only once {HORIZON / 3600:g} h have passed without a row")
     assert sandbox.stats()["submissions"] == 0
     (state,) = read_state(folder_of(spec, tmp_path)).values()
     assert state.status == "unknown"
@@ -93,6 +101,29 @@ def test_found_in_the_logs_is_collected_not_paid_again(
     assert sandbox.stats()["submissions"] == 1 and sandbox.stats()["duplicate_submissions"] == 0
     (state,) = read_state(folder_of(spec, tmp_path)).values()
     assert state.status == "done" and state.generation_id == accepted.json()["id"]
+    (report,) = summary.reports
+    assert report.outcome == "done" and not report.paid  # paid by the run that crashed
+    (submitted,) = [r for r in _records(spec, tmp_path) if r["event"] == "submitted"]
+    announced = _records(spec, tmp_path)[0]
+    assert submitted["submitted_at"] == announced["ts"]  # when the POST went out
+    evidence = submitted["evidence"]
+    assert isinstance(evidence, dict) and evidence["client_request_id"] == client_id
+
+
+def test_unreadable_usage_logs_leave_it_unknown_and_say_why(
+    sandbox: RunningSandbox, spec_factory: Callable[..., FakeSpec], tmp_path: Path
+) -> None:
+    """With the logs unreadable nothing is resent: the report keeps the recorded reason
+    and names the logs' trouble."""
+    spec = spec_factory([1])
+    _announce(spec, tmp_path, seconds_ago=HORIZON + 3600)
+    sandbox.configure(logs=False)
+    summary = run_on_sandbox(spec, sandbox, tmp_path)
+    assert summary.exit_code == 1 and sandbox.stats()["submissions"] == 0
+    (report,) = summary.reports
+    assert report.outcome == "unknown"
+    assert (report.reason or "").startswith(
+        f"{INTERRUPTED_SUBMIT}; sandbox's usage logs cannot be read (")
 
 
 def test_ledger_reads_every_page_once_for_many_lookups(
@@ -136,3 +167,21 @@ def test_ledger_reads_every_page_once_for_many_lookups(
     before = sandbox.stats()["log_queries"]
     assert asyncio.run(look()) == [generation for _, generation in ids]
     assert sandbox.stats()["log_queries"] - before == 2  # 100 + 50 rows
+
+
+def test_a_recent_post_is_looked_up_again_until_the_timeout(
+    sandbox: RunningSandbox, spec_factory: Callable[..., FakeSpec], tmp_path: Path
+) -> None:
+    """Sent 5 s ago and not (yet) in the logs: the run looks again on the poll schedule
+    until --timeout has passed since the POST, then leaves it unknown, unsent."""
+    spec = spec_factory([1])
+    _announce(spec, tmp_path, seconds_ago=5)
+    poll = PollSettings(floor=0.5, ceiling=5.0, timeout=30.0)
+    clock = FakeClock(start=time.time())  # virtual waits: however slow the machine, it waits
+    summary = run_on_sandbox(spec, sandbox, tmp_path, clock, poll=poll)  # type: ignore[arg-type]
+    assert len(clock.slept) >= 3  # looked up, waited, looked up again...
+    (report,) = summary.reports
+    assert report.outcome == "unknown" and sandbox.stats()["submissions"] == 0
+    waited = re.search(r"usage logs (?:(\d+)m)?(\d+)s after the POST", report.reason or "")
+    assert waited is not None, report.reason
+    assert int(waited.group(1) or 0) * 60 + int(waited.group(2)) >= 30, report.reason

@@ -83,3 +83,36 @@ def test_attempts_run_out() -> None:
     assert isinstance(policy.decide(0, None, rng), Wait)
     assert isinstance(policy.decide(1, None, rng), Wait)
     assert policy.decide(2, None, rng) == GiveUp(3)
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("0", 0.0), ("0.5", 0.5)])
+def test_retry_after_zero_or_fractional_means_now_or_soon(value: str, seconds: float) -> None:
+    """`Retry-After: 0` and sub-second waits are the server's wish, not garbage."""
+    assert parse_retry_after({"Retry-After": value}, now=0) == seconds
+    assert parse_retry_after({"retry-after-ms": value}, now=0) == seconds / 1000
+
+
+def test_a_retry_after_equal_to_the_cap_is_still_waited_out() -> None:
+    """The cap is the longest wait honoured: exactly the cap waits, a hair more is a quota."""
+    policy = RetryPolicy(retry_after_cap=120.0)
+    assert isinstance(policy.decide(0, 120.0, random.Random(0)), Wait)
+    assert policy.decide(0, 120.5, random.Random(0)) == Quota(120.5)
+
+
+def test_jitter_on_a_server_wait_is_a_tenth_of_it_up_to_a_second() -> None:
+    """On top of Retry-After: a jitter in [0, min(1 s, 10 %)] that really spreads a fleet."""
+    policy = RetryPolicy()
+    rng = random.Random(3)
+    short = [policy.decide(0, 2.0, rng).seconds for _ in range(200)]  # type: ignore[union-attr]
+    assert all(2.0 <= s <= 2.2 for s in short) and max(short) > 2.15 and min(short) < 2.05
+    long = [policy.decide(0, 100.0, rng).seconds for _ in range(200)]  # type: ignore[union-attr]
+    assert all(100.0 <= s <= 101.0 for s in long) and max(long) > 100.9
+
+
+def test_without_a_server_wish_the_wait_is_the_jittered_backoff() -> None:
+    """No Retry-After: the wait is a full-jitter backoff under the attempt's ceiling."""
+    policy = RetryPolicy(base=1.0, max_backoff=60.0)
+    rng = random.Random(5)
+    waits = [policy.decide(2, None, rng) for _ in range(100)]
+    assert all(isinstance(w, Wait) and 0.0 <= w.seconds <= 4.0 for w in waits)
+    assert max(w.seconds for w in waits if isinstance(w, Wait)) > 3.0

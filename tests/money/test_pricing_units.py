@@ -80,3 +80,96 @@ def test_unknown_prices_and_the_smallest_ceiling() -> None:
     assert run_ceiling(20.0, 10.0, "runner.toml") == (10.0, "budget in runner.toml")
     assert run_ceiling(5.0, 10.0, "runner.toml") == (5.0, "--max-cost")
     assert run_ceiling(None, None) == (None, "--max-cost")
+
+
+def test_settling_spends_the_charge_else_the_estimate_and_only_once() -> None:
+    """The provider's charge replaces the estimate; without one the estimate is spent; a
+    second settle of the same request spends nothing more."""
+    budget = Budget(10.0)
+    assert budget.reserve("a", 2.0) is None and budget.committed == 2.0
+    budget.settle("a", 3.0)
+    assert (budget.spent, budget.reserved, budget.committed) == (3.0, {}, 3.0)
+    budget.settle("a", 3.0)
+    assert budget.spent == 3.0
+    assert budget.reserve("b", 1.5) is None
+    budget.settle("b", None)
+    assert (budget.spent, budget.charged) == (4.5, {"a": 3.0, "b": 1.5})
+
+
+def test_releases_and_refunds_give_back_exactly_what_was_taken() -> None:
+    """A POST that made nothing frees its reservation; a failed generation's charge comes
+    off once; either for a request never taken changes nothing."""
+    budget = Budget(10.0)
+    budget.reserve("a", 4.0)
+    budget.release("a")
+    budget.release("never")
+    assert budget.committed == 0.0
+    budget.reserve("b", 2.0)
+    budget.settle("b", 2.5)
+    budget.refund("b")
+    budget.refund("b")
+    budget.refund("never")
+    assert (budget.spent, budget.committed) == (0.0, 0.0)
+
+
+def test_without_a_ceiling_estimates_are_still_counted() -> None:
+    """No ceiling refuses nothing, but what is in flight is counted at its estimate (an
+    unpriced request at nothing)."""
+    budget = Budget(None)
+    assert budget.reserve("a", 2.5) is None and budget.reserve("b", None) is None
+    assert budget.committed == 2.5
+
+
+def test_an_unpriced_request_allowed_reserves_nothing_and_a_full_fit_is_sent() -> None:
+    """--allow-unpriced sends an unpriced request reserving $0; estimates that fill the
+    ceiling exactly still fit; one cent more stops submitting, naming the flag."""
+    budget = Budget(1.0, allow_unpriced=True)
+    assert budget.reserve("free", None) is None
+    assert budget.reserve("a", 0.5) is None and budget.reserve("b", 0.5) is None
+    assert budget.committed == 1.0
+    refused = budget.reserve("c", 0.01)
+    assert refused is not None and refused.startswith("budget: the next submission (est. $0.01)")
+    unpriced = Budget(1.0).reserve("x", None)
+    assert unpriced is not None
+    assert unpriced.endswith("the rest stay new (--allow-unpriced sends such requests anyway)")
+
+
+def test_ceilings_move_every_applicable_budget_together() -> None:
+    """A spec's budget and the run's take, settle, release and refund together; a refusal
+    by either leaves neither holding a reservation."""
+    run, own = Budget(10.0), Budget(3.0)
+    ceilings = Ceilings(run, {"a.yaml": own})
+    assert ceilings.reserve("a.yaml", "r", 2.0) is None
+    ceilings.settle("a.yaml", "r", 2.5)
+    assert run.spent == own.spent == 2.5
+    ceilings.refund("a.yaml", "r")
+    assert run.spent == own.spent == 0.0
+    assert ceilings.reserve("a.yaml", "s", 1.0) is None
+    ceilings.release("a.yaml", "s")
+    assert run.committed == own.committed == 0.0
+    tight = Ceilings(Budget(1.0), {"a.yaml": own})
+    assert tight.reserve("a.yaml", "t", 2.0) is not None  # own fits, the run's does not
+    assert own.committed == 0.0
+
+
+def test_the_run_ceiling_names_what_set_it() -> None:
+    """The smaller of --max-cost and the project budget wins; a tie is the flag's; an
+    unnamed project config is 'the project budget'."""
+    assert run_ceiling(5.0, 5.0, "runner.toml") == (5.0, "--max-cost")
+    assert run_ceiling(5.0, 4.0, "runner.toml") == (4.0, "budget in runner.toml")
+    assert run_ceiling(None, 3.0) == (3.0, "the project budget")
+
+
+def test_a_second_submission_of_a_settled_request_keeps_no_reservation() -> None:
+    """A request settled once and submitted again (found absent, resubmitted) is not
+    charged twice, and its new reservation goes once it settles; a settle without any
+    reservation spends only the charge."""
+    budget = Budget(10.0)
+    budget.reserve("a", 2.0)
+    budget.settle("a", 2.0)
+    budget.reserve("a", 2.0)
+    budget.settle("a", 2.0)
+    assert (budget.spent, budget.committed) == (2.0, 2.0)
+    budget.settle("never-reserved", None)
+    budget.settle("also-never", 1.5)
+    assert budget.spent == 3.5 and budget.charged["never-reserved"] == 0.0

@@ -52,9 +52,12 @@ def test_download_refuses_missing_or_tampered_tokens(client: Client) -> None:
 def test_url_ttl_knob_sets_the_expiry(
     make_sandbox: Callable[..., tuple[RunningSandbox, Client]],
 ) -> None:
-    """The token's exp claim is issued now + url_ttl."""
+    """The token's exp claim is the moment it was issued plus url_ttl."""
     _, client = make_sandbox(url_ttl=120.0)
+    before = time.time()
     result, _ = client.generate(body())
+    after = time.time()
     payload = result["video"][0].split("_jwt=")[1].split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    assert 110 < claims["exp"] - time.time() <= 120
+    # Issued between `before` and `after`; exp is rounded to the millisecond.
+    assert before + 120 - 0.001 <= claims["exp"] <= after + 120 + 0.001

@@ -320,3 +320,105 @@ def test_download_fsyncs_the_part_file_before_renaming_then_the_folder(
     ours = [c for c in ours if c[1].startswith("v.mp4") or c[1] == tmp_path.name]
     assert [kind for kind, _ in ours] == ["write", "fsync", "replace", "fsync"]
     assert ours[1][1].endswith(".part") and ours[2][1] == "v.mp4" and ours[3][1] == tmp_path.name
+
+
+def mocked(handler: object, url: str, dest: Path) -> Result:
+    """Run one download through a scripted transport (https, no network)."""
+
+    async def go() -> Result:
+        transport = httpx.MockTransport(handler)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport) as client:
+            return await download(client, url, dest)
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize(("code", "retryable"), [(429, True), (300, False), (199, False)])
+def test_non_success_statuses_are_errors_and_only_429_or_5xx_retry(
+    tmp_path: Path, code: int, retryable: bool
+) -> None:
+    """A 300 without a Location or a 1xx is not a video; 429 is worth another try."""
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(code, content=b"not a video")
+
+    with pytest.raises(DownloadError) as info:
+        mocked(answer, "https://cdn.test/v.mp4?_jwt=t", tmp_path / "a.mp4")
+    assert str(info.value) == f"download of https://cdn.test/v.mp4 answered HTTP {code}"
+    assert info.value.retryable is retryable
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_connection_failure_is_retryable_and_names_the_url_without_its_token(
+    tmp_path: Path,
+) -> None:
+    """A dropped connection is worth another try; the message keeps the path, not the token."""
+    def answer(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection reset", request=request)
+
+    with pytest.raises(DownloadError) as info:
+        mocked(answer, "https://cdn.test/v.mp4?_jwt=secret#frag", tmp_path / "a.mp4")
+    assert info.value.retryable is True
+    assert str(info.value) == "download of https://cdn.test/v.mp4 failed: ConnectError " \
+        "connection reset"
+
+
+def test_five_redirects_are_followed_and_a_sixth_is_refused(tmp_path: Path) -> None:
+    """Up to MAX_REDIRECTS hops reach the video; one more is a final (not retried) error."""
+    def chain(hops: int) -> object:
+        def answer(request: httpx.Request) -> httpx.Response:
+            n = int(request.url.path.strip("/") or 0)
+            if n < hops:
+                return httpx.Response(302, headers={"location": f"/{n + 1}"})
+            return httpx.Response(200, content=b"video")
+        return answer
+
+    assert mocked(chain(5), "https://cdn.test/0", tmp_path / "a.mp4").size == 5
+    with pytest.raises(DownloadError) as info:
+        mocked(chain(6), "https://cdn.test/0?_jwt=t", tmp_path / "b.mp4")
+    assert str(info.value) == "download of https://cdn.test/6 redirected more than 5 times"
+    assert info.value.retryable is False
+
+
+def test_a_compressed_body_is_not_held_to_its_compressed_length(tmp_path: Path) -> None:
+    """With Content-Encoding the announced length is of the compressed bytes: the
+    decompressed video is kept whole; without it a short body is a truncated download."""
+    import gzip
+
+    video = b"v" * 5000
+    packed = gzip.compress(video)
+
+    def encoded(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=packed, headers={"Content-Encoding": "GZIP"})
+
+    assert mocked(encoded, "https://cdn.test/v.mp4", tmp_path / "a.mp4").size == 5000
+    assert (tmp_path / "a.mp4").read_bytes() == video
+
+    def short(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"v" * 10, headers={"Content-Length": "20"})
+
+    with pytest.raises(TruncatedDownload, match="ended early: 10 of 20 bytes"):
+        mocked(short, "https://cdn.test/v.mp4", tmp_path / "b.mp4")
+
+
+def test_a_downloaded_video_is_readable_by_everyone(tmp_path: Path) -> None:
+    """The video lands with 0644 permissions (under the usual umask), like any file."""
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"video")
+
+    old = os.umask(0o022)
+    try:
+        mocked(answer, "https://cdn.test/v.mp4", tmp_path / "a.mp4")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.mp4").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [("ftp://cdn.test/v.mp4", "ftp://cdn.test/…"), ("data:video/mp4,xx", "a 'data' URL")],
+)
+def test_an_unsafe_url_is_refused_naming_only_its_scheme_and_host(url: str, shown: str) -> None:
+    """The refusal names what was refused without the rest of the URL."""
+    with pytest.raises(UnsafeUrl) as info:
+        check_url(url, allow_loopback_http=False)
+    assert str(info.value) == f"refusing to download from {shown}: video URLs must be https"

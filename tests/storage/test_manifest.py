@@ -496,3 +496,115 @@ def test_write_failure_keeps_complete_lines_only(
         assert "req000000000001" not in m.state
         m.record_submitting(make_request(2))  # still usable once space is back
     assert set(read_state(tmp_path)) == {"req000000000000", "req000000000002"}
+
+
+# ------------------------------------------------------------------ every fact, kept
+
+
+def _rich_history(m: Manifest) -> None:
+    """Record one request of every kind, with every optional fact a run can record."""
+    paid = make_request(1)
+    m.record_submitting(paid, {"sha256:" + "ab" * 32: "images/a.png"},
+                        client_request_id="runner.req000000000001.1.aa")
+    m.record_submitted(paid.id, "gen-1", cost={"usd": 0.25, "credits": 52},
+                       evidence={"source": "usage logs", "client_request_id": "c"},
+                       submitted_at="2026-01-01T00:00:00.000Z")
+    m.record_completed(paid.id)
+    m.record_downloaded(paid.id, output="16x9/seed-1.mp4", size=10, sha256="0" * 64,
+                        mtime_ns=5, video={"duration": 5.0, "codec": "h264"},
+                        download_seconds=1.23456)
+    m.record_submitting(make_request(2))
+    m.record_unknown("req000000000002", "timed out")
+    m.record_submitting(make_request(3))
+    m.record_submitted("req000000000003", "gen-3")
+    m.record_failed("req000000000003", "moderation", stage="generate", retryable=False)
+    m.record_submitting(make_request(4))
+    m.record_submitted("req000000000004", "gen-4")
+    m.record_lost("req000000000004", "404 on poll")
+    adopted = dataclasses.replace(
+        m.state[paid.id], id="req000000000005", generation_id="gen-5", output="o/5.mp4",
+        cost={"usd": 0.5, "credits": None})
+    m.record_adopted(adopted, "sidecar")
+
+
+def test_every_recorded_fact_survives_reopening_and_compaction(tmp_path: Path) -> None:
+    """Cost, evidence, images, video facts, reasons, lost and adopted records fold back
+    identically from the log and from its compacted snapshots (nothing paid is forgotten)."""
+    with Manifest.open(tmp_path, compact=False) as m:
+        _rich_history(m)
+        before = dict(m.state)
+    done = before["req000000000001"]
+    assert done.cost == {"usd": 0.25, "credits": 52} and done.generation_id == "gen-1"
+    assert done.images == {"sha256:" + "ab" * 32: "images/a.png"}
+    assert done.video == {"duration": 5.0, "codec": "h264"} and done.download_seconds == 1.235
+    assert before["req000000000002"].reason == "timed out"
+    assert before["req000000000003"].reason == "moderation"
+    assert (before["req000000000004"].status, before["req000000000004"].reason) == (
+        "lost", "404 on poll")
+    assert before["req000000000005"].cost == {"usd": 0.5, "credits": None}
+    assert before["req000000000005"].status == "done"
+    submitted = [r for r in lines_of(tmp_path) if r["event"] == "submitted"][0]
+    assert submitted["evidence"] == {"source": "usage logs", "client_request_id": "c"}
+    assert read_state(tmp_path) == before
+    manifest_mod._compact(tmp_path / MANIFEST_NAME, before, FakeClock(start=1_700_000_000))
+    snapshots = lines_of(tmp_path)
+    assert [r["event"] for r in snapshots] == ["snapshot"] * len(before)
+    assert all(r["ts"] == "2023-11-14T22:13:20.000Z" and r["v"] == 1 for r in snapshots)
+    assert read_state(tmp_path) == before
+
+
+def test_records_a_crash_must_not_lose_are_durable_even_inside_a_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """unknown, lost and adopted records are written and fsynced before the call returns."""
+    with Manifest.open(tmp_path) as m:
+        for n in (1, 2):
+            m.record_submitting(make_request(n))
+        m.record_submitted("req000000000002", "gen-2")
+        trace = SyscallTrace(monkeypatch)
+        with m.group():
+            m.record_unknown("req000000000001", "timed out")
+            assert [c[0] for c in trace.calls] == ["write", "fsync"]
+            m.record_lost("req000000000002", "gone")
+            assert [c[0] for c in trace.calls] == ["write", "fsync"] * 2
+            m.record_adopted(dataclasses.replace(m.state["req000000000002"], id="req9"), "lock")
+            assert [c[0] for c in trace.calls] == ["write", "fsync"] * 3
+            assert m.state["req000000000001"].status == "unknown"
+            assert m.state["req000000000002"].status == "lost"
+            assert "req9" in m.state
+
+
+def test_reasons_and_sources_are_kept_on_their_lines(tmp_path: Path) -> None:
+    """Failed, reset and forgotten records carry their reason (forgotten: its evidence);
+    a download records where the bytes came from; an orphan its output."""
+    with Manifest.open(tmp_path) as m:
+        record_done(m, 1)
+        m.record_submitting(make_request(2))
+        m.record_failed("req000000000002", "boom", stage="submit", retryable=True)
+        m.record_reset("req000000000001", "re-poll")
+        m.record_forgotten("req000000000002", "force", evidence={"source": "usage logs"})
+        m.record_orphan_removed("req000000000001", "o/1.mp4")
+    by_event = {r["event"]: r for r in lines_of(tmp_path)}
+    assert by_event["failed"]["reason"] == "boom"
+    assert by_event["reset"]["reason"] == "re-poll"
+    assert by_event["forgotten"]["reason"] == "force"
+    assert by_event["forgotten"]["evidence"] == {"source": "usage logs"}
+    assert by_event["downloaded"]["source"] == "api"
+    assert by_event["orphan_removed"]["output"] == "o/1.mp4"
+
+
+def test_verify_checks_every_done_request_whatever_comes_before_it(tmp_path: Path) -> None:
+    """A pending request or a missing video earlier in the manifest does not stop the check
+    of the ones after it."""
+    (tmp_path / "b.mp4").write_bytes(b"video")
+    sha = manifest_mod.sha256_file(tmp_path / "b.mp4")
+    st = (tmp_path / "b.mp4").stat()
+    states = {
+        "p": manifest_mod.RequestState(id="p", status="pending"),
+        "m": manifest_mod.RequestState(id="m", status="done", output="gone.mp4", size=5,
+                                       sha256=sha),
+        "b": manifest_mod.RequestState(id="b", status="done", output="b.mp4", size=5,
+                                       sha256=sha, mtime_ns=st.st_mtime_ns),
+    }
+    result = manifest_mod.verify(states, tmp_path)
+    assert (result.ok, result.missing, result.changed) == (("b",), ("m",), ())
