@@ -92,10 +92,8 @@ def made_with_saved(saved: SavedPlan, store: str | None) -> MadeWith:
 
 def plan_made_with(made: MadeWith, *, out: Path | None = None) -> Plan:
     """Decide and price every request as `runner plan` does; save it to `out` if given."""
-    paths = [Path(p) for p in made.paths]
     root = Path(made.output_dir)
-    specs = load_specs(paths, provider_override="sandbox" if made.sandbox else None)
-    store = open_store(made.store) if made.store else None
+    specs, store = _specs_and_store(made)
     plan = build_plan(
         specs, root, only=made.only, flags=made.flags,
         inventory=store.inventory() if store is not None else None,
@@ -141,11 +139,9 @@ def preflight(
     """Load and check what the run will use; raise `StalePlan` when `saved` is stale."""
     if saved is not None:
         check_spec_files(saved)  # before loading: a changed spec is named as such
-    paths = [Path(p) for p in made.paths]
     root = Path(made.output_dir)
-    specs = load_specs(paths, provider_override="sandbox" if made.sandbox else None)
-    store = open_store(made.store) if made.store else None
-    settings = load_settings(paths)
+    specs, store = _specs_and_store(made)
+    settings = load_settings([Path(p) for p in made.paths])
     ceiling, source = run_ceiling(
         max_cost, settings.budget, str(settings.path) if settings.path else None
     )
@@ -162,3 +158,11 @@ def preflight(
         if saved is not None:
             check_decisions(saved, plan)
     return Prepared(specs, store, inventory, pricer, ceiling, source, plan)
+
+
+def _specs_and_store(made: MadeWith) -> tuple[list[LoadedSpec], Store | None]:
+    """Load the specs `made` names (the sandbox swapped in when it says so) and open its
+    store (None without one)."""
+    paths = [Path(p) for p in made.paths]
+    specs = load_specs(paths, provider_override="sandbox" if made.sandbox else None)
+    return specs, open_store(made.store) if made.store else None

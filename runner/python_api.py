@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import sys
 import threading
@@ -275,18 +276,20 @@ def _at_least(name: str, value: float | None, low: float, *, unit: str = "second
         raise UsageError(msg)
 
 
-_PLAN_DEFAULTS: dict[str, Any] = {"sandbox": False, "base_url": None, "only": [], "force": False,
-                  "retry_failed": False, "resubmit_unknown": False, "regenerate_lost": False,
-                  "output_dir": Path(DEFAULT_ROOT)}
-
-
 def _refuse_plan_conflicts(paths: Paths, given: dict[str, Any]) -> None:
     """Refuse `plan=` with paths or a decision option: the saved plan fixes them."""
     if _paths(paths, empty_ok=True):
         msg = "plan= runs the specs the plan was made for — give no spec paths with it"
         raise UsageError(msg)
+    # The defaults are arun's own, so this check cannot drift from its signature.
+    defaults = inspect.signature(arun).parameters
     for name, value in given.items():
-        if value != _PLAN_DEFAULTS[name]:
+        default = defaults[name].default
+        if name == "output_dir":
+            default = Path(default)
+        elif name == "only":
+            default = _only(default)
+        if value != default:
             msg = f"plan= runs with the options the plan was made with — drop {name}="
             raise UsageError(msg)
 
