@@ -1,6 +1,6 @@
 """Mutation-test the modules where a bug costs money or data (mutmut 3), one at a time.
 
-    python scripts/mutation.py [TARGET ...] [--out docs/mutation.json] [--children 2]
+    python scripts/mutation.py [TARGET ...] [--out build/mutation/results.json] [--children 2]
 
 Each target is one source file (large ones limited to the functions that decide money or
 data, named below with why) and the test files that exercise it. For each target the
