@@ -88,6 +88,7 @@ class Counters:
     downloads: int = 0
     bodies: dict[str, int] = field(default_factory=dict)
     accepted: list[str] = field(default_factory=list)
+    work_seconds: list[float] = field(default_factory=list)  # slot time of each, in order
     polled: dict[str, int] = field(default_factory=dict)
     notice: dict[str, float] = field(default_factory=dict)
     first_create: float | None = None  # time.monotonic() of the first accepted create
@@ -145,6 +146,7 @@ class DocServer:
         c.duplicate_submissions += 1 if c.bodies.get(digest) else 0
         c.bodies[digest] = c.bodies.get(digest, 0) + 1
         c.accepted.append(gen.id)
+        c.work_seconds.append(end - start)
         if c.first_create is None:
             c.first_create = now
         usage = {"credits_used": 0, "usd_spent": 0.0}
@@ -209,6 +211,7 @@ class DocServer:
             "downloads": c.downloads, "first_create": c.first_create,
             "last_download": c.last_download,
             "polls_by_generation": [c.polled.get(g, 0) for g in c.accepted],
+            "work_seconds": [round(w, 4) for w in c.work_seconds],
             "notice_delay": {
                 "count": len(notices),
                 "mean": statistics.fmean(notices) if notices else None,

@@ -2,12 +2,14 @@
 
 A run resolves every provider's base URL and key (a missing key stops it before any
 I/O), opens and locks every spec's manifest, and lets `runner.resume` decide one action
-per selected request. `--concurrency` workers then take those actions in order
-(resumed generations first); it bounds how many generations this run has in flight at
-once (a paid API's concurrency tier: Runway's start at 1–20 per model), and the HTTP
-pool is sized above it. A failed request never stops the others; 401/403 and a storage
-error (full disk, unwritable folder) stop the whole run at once, letting POSTs already
-sent hear back. At the end each spec's gallery is rebuilt (`write_gallery`).
+per selected request. Workers then take those actions in order (resumed generations
+first); `--concurrency` bounds how many generations this run has in flight at once (a
+paid API's concurrency tier: Runway's start at 1–20 per model) through generation
+slots (`runner.slots`), each given back when its generation ends, so a video downloads
+while the next request is already generating. The HTTP pools are sized above it. A
+failed request never stops the others; 401/403 and a storage error (full disk,
+unwritable folder) stop the whole run at once, letting POSTs already sent hear back.
+At the end each spec's gallery is rebuilt (`write_gallery`).
 
 Before the first submission the price lists of the providers it goes to are fetched
 (`runner.pricing`): every submission reserves its estimate against the run's ceilings
@@ -61,6 +63,7 @@ from runner.request import LocalImage, Request
 from runner.resume import Work, decisions, prepare
 from runner.retry import RetryPolicy
 from runner.sidecar import render_sidecar, sidecar_for
+from runner.slots import Slot, Slots
 from runner.store import Store, StoreError
 from runner.summary import RequestReport, RunSummary, SpecOutcome
 
@@ -646,7 +649,10 @@ def _shared(
     return Shared(
         clients=clients,
         ledgers=ledgers,
-        downloads=download_client(max_in_flight=options.concurrency, transport=transports.download),
+        downloads=download_client(
+            max_in_flight=WORKERS_PER_SLOT * options.concurrency, transport=transports.download
+        ),
+        slots=Slots(options.concurrency),
         scheduler=PollScheduler(poll, rng, prior),
         poll=poll,
         policy=options.retry,
@@ -659,6 +665,9 @@ def _shared(
         estimates=money.pricer.usd,
     )
 
+
+# Workers per generation slot: one generating, one downloading the video before it.
+WORKERS_PER_SLOT = 2
 
 _TALLY_FIELD = {
     Outcome.DONE: "done",
@@ -683,13 +692,16 @@ class Workers:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def run(self, queue: list[int], concurrency: int) -> None:
-        """Run the queue; on 401/403 stop at once, letting POSTs in flight hear back."""
+        """Run the queue; on 401/403 stop at once, letting POSTs in flight hear back.
+
+        `concurrency` generations go on at once (the shared slots); twice as many workers
+        let the next ones be submitted while the last ones' videos download.
+        """
         pending = iter(queue)  # shared: each index is taken by exactly one worker
-        self.tasks = [
-            asyncio.create_task(self._worker(pending)) for _ in range(min(concurrency, len(queue)))
-        ]
+        workers = min(WORKERS_PER_SLOT * concurrency, len(queue))
+        self.tasks = [asyncio.create_task(self._worker(pending)) for _ in range(workers)]
         try:
-            await asyncio.gather(*self.tasks)
+            await self._join()
         except BaseException:
             for task in self.tasks:
                 task.cancel()
@@ -698,14 +710,33 @@ class Workers:
         if self.shared.abort is not None:
             raise self.shared.abort
 
+    async def _join(self) -> None:
+        """Wait for every worker; raise the first error at once.
+
+        A worker the abort cancelled is not an error, even one cancelled before it began
+        (a worker still waiting for a slot may never have run a line of its own).
+        """
+        running = set(self.tasks)
+        while running:
+            done, running = await asyncio.wait(running, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                if task.cancelled():
+                    if self.shared.abort is None:
+                        raise asyncio.CancelledError  # not ours: the run is being stopped
+                    continue
+                error = task.exception()
+                if error is not None:
+                    raise error
+
     async def _worker(self, pending: Iterator[int]) -> None:
         for index in pending:
             if self.shared.abort is not None:
                 return
             item = self.work[index]
-            self.counter.change(running=1)
             try:
-                result = await _take(self.shared, item)
+                async with self.shared.slots.held() as slot:
+                    self.counter.change(running=1)
+                    result = await _take(self.shared, item, slot)
             except (AuthError, StorageError) as exc:
                 self._abort(exc)
                 return
@@ -732,9 +763,10 @@ class Workers:
                 task.cancel()
 
 
-async def _take(shared: Shared, item: Work) -> Result:
+async def _take(shared: Shared, item: Work, slot: Slot) -> Result:
     """Take one action: submit then collect, collect a recorded generation, restore a
-    recorded video, or settle an unknown outcome from the usage logs."""
+    recorded video, or settle an unknown outcome from the usage logs. `slot` is the
+    generation slot the action holds; collecting gives it back when the generation ends."""
     request = item.request
     manifest = item.spec.manifest
     if item.action == Action.SUBMIT:
@@ -744,13 +776,13 @@ async def _take(shared: Shared, item: Work) -> Result:
         if shared.abort is not None:  # the run stopped while this POST was out: it is
             return Result(Outcome.NOT_RUN, str(shared.abort))  # recorded; next run polls it
         result = await collect(
-            shared, item.spec, request, submitted, shared.clock.wall(), learn=True
+            shared, item.spec, request, submitted, shared.clock.wall(), learn=True, slot=slot
         )
         return replace_paid(result)
     if item.action == Action.RESTORE:
         return await restore(shared, item.spec, request, item.facts.moved_from)
     if item.action == Action.RECONCILE:
-        return await reconcile(shared, item.spec, request)
+        return await reconcile(shared, item.spec, request, slot)
     state = manifest.state[request.id]
     if state.generation_id is None:  # pragma: no cover - decide() only collects with an id
         msg = f"request {request.id} has no generation id to collect"
@@ -761,7 +793,7 @@ async def _take(shared: Shared, item: Work) -> Result:
     recovering = item.decision.status == "recover" or state.sha256 is not None
     return await collect(
         shared, item.spec, request, state.generation_id, submitted_at, learn=False,
-        poll_now=True, recovering=recovering,
+        poll_now=True, recovering=recovering, slot=slot,
     )
 
 

@@ -51,6 +51,7 @@ from runner.reconcile import HORIZON, Ledger, client_request_id
 from runner.request import IMAGE_REF_PREFIX, LocalImage, Request, image_refs, materialize
 from runner.retry import GiveUp, Quota, RetryPolicy
 from runner.sidecar import render_sidecar, sidecar_for, write_sidecar
+from runner.slots import UNBOUNDED, Slot, Slots
 from runner.store import Store, StoreError
 from runner.transport import OPENING
 
@@ -146,6 +147,7 @@ class Shared:
     budget_noted: set[str] = field(default_factory=set)  # budget stops already told
     estimates: Callable[[Request], float | None] = lambda _request: None
     connect_failures: dict[str, int] = field(default_factory=dict)
+    slots: Slots = field(default_factory=lambda: Slots(UNBOUNDED))  # generations in flight
 
     def stop_provider(self, provider: str, why: str) -> None:
         """Stop every further submission to `provider` for this run (a quota)."""
@@ -341,11 +343,14 @@ async def _post(
         shared.posting.discard(task)
 
 
-async def reconcile(shared: Shared, spec: SpecRun, request: Request) -> Result:
+async def reconcile(
+    shared: Shared, spec: SpecRun, request: Request, slot: Slot | None = None
+) -> Result:
     """Settle an unknown outcome from the usage logs, then collect or submit (runner.reconcile).
 
     Waits like a generation does (the ledger row appears only when the generation ends),
     until `--timeout` after the POST; past that the request stays unknown for next run.
+    `slot` is the generation slot the request holds (given back when it ends).
     """
     manifest = spec.manifest
     rid = request.id
@@ -372,7 +377,8 @@ async def reconcile(shared: Shared, spec: SpecRun, request: Request) -> Result:
                 submitted_at=format_ts(since),
             )
             return await collect(
-                shared, spec, request, row.inference_id, since, learn=False, poll_now=True
+                shared, spec, request, row.inference_id, since, learn=False, poll_now=True,
+                slot=slot,
             )
         if age >= HORIZON:
             hours = HORIZON / 3600
@@ -386,7 +392,9 @@ async def reconcile(shared: Shared, spec: SpecRun, request: Request) -> Result:
             if isinstance(submitted, Result):
                 return submitted
             return replace_paid(
-                await collect(shared, spec, request, submitted, shared.clock.wall(), learn=True)
+                await collect(
+                    shared, spec, request, submitted, shared.clock.wall(), learn=True, slot=slot
+                )
             )
         if age >= shared.poll.timeout:
             reason = (
@@ -432,6 +440,7 @@ async def collect(
     learn: bool,
     poll_now: bool = False,
     recovering: bool = False,
+    slot: Slot | None = None,
 ) -> Result:
     """Poll the generation until it ends, then download, probe and record its video.
 
@@ -439,7 +448,8 @@ async def collect(
     `learn` feeds the finished duration to the scheduler (only for this run's
     submissions: a resumed one's age includes the time nobody was polling);
     `recovering`: its video was downloaded once, so a file the provider cannot give
-    again any more is lost, not a download to retry.
+    again any more is lost, not a download to retry. `slot`, the generation slot the
+    request holds (runner.slots), is given back as soon as the generation has ended.
     """
     client = shared.clients[request.provider]
     manifest = spec.manifest
@@ -513,6 +523,8 @@ async def collect(
                 manifest.record_failed(rid, reason, stage="download", retryable=True)
                 return Result(Outcome.FAILED, reason)
             continue
+        if slot is not None:
+            slot.release()  # the provider is done with it: the next request may go out
         try:
             return await fetch_video(shared, spec, request, client, generation.video_url)
         except ExpiredUrl as exc:

@@ -25,9 +25,11 @@ the first, which may sleep up to the distribution's early edge, since polling be
 the earliest expected completion only costs a request — and never passes the deadline.
 
 What a finished generation adds to the distribution: the midpoint between the last
-poll that saw it running and the one that saw it done; when its first poll already saw
-it done, a time `CENSORED` gaps before that poll (it ended at some unknown moment
-before; taking the poll time itself would move each next first poll one gap later).
+poll that saw it running and the one that saw it done, when those were close; when its
+first poll already saw it done, or the last one that saw it running was long before
+(a cold-start poll), a time `CENSORED` gaps before the poll that saw it done (it ended
+at some unknown moment before; taking the poll time itself would move each next first
+poll one gap later, and a wide bracket's midpoint would move it far too early).
 
 At the benchmarks' scale (L = 4 s +-10 %, floor 0.31 s, i.e. Runway's 5 s scaled by
 4/65) the gap is 0.32 s: the first poll comes ~3.9 s after submission, the next ones
@@ -127,14 +129,20 @@ class PollScheduler:
         if not (duration >= 0 and math.isfinite(duration)):
             return
         window = self._window(kind)
-        scheduled = window is not None
+        gap = max(GAP * window[1], self.settings.floor) if window is not None else 0.0
         if running_at is not None and 0 <= running_at <= duration:
             precise = duration - running_at <= PRECISE * duration
-            duration = (running_at + duration) / 2
+            if precise or window is None:
+                duration = (running_at + duration) / 2
+            else:
+                # A wide bracket (last seen running long before: a cold-start poll made
+                # before the prior arrived) says no more than a first poll that found it
+                # done; its midpoint would pull the early edge, and every first poll after
+                # it, far too soon (6 polls a generation from the second wave on).
+                duration = max(duration - CENSORED * gap, running_at)
         else:
-            precise = scheduled
+            precise = window is not None
             if censored and window is not None:
-                gap = max(GAP * window[1], self.settings.floor)
                 duration = max(duration - CENSORED * gap, 0.0)
         self._durations.setdefault(kind, deque(maxlen=RECENT)).append(duration)
         if precise:

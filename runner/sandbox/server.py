@@ -203,7 +203,7 @@ class Sandbox:
         self._ledger.expect(gen)
         if self._store is not None:
             self._store.append(gen, self._wall_offset)  # before the client can hear of it
-        self.stats.submission(gen.body_sha256, gen.id)
+        self.stats.submission(gen.body_sha256, gen.id, gen.ends_at - gen.starts_at)
         self._count_in_flight(gen)
         if gen.failure is not None:
             self.stats.faults_injected["failed_generation"] += 1

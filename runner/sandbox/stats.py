@@ -37,11 +37,17 @@ class Stats:
         # `concurrency` of them are a batch's first wave, polled before anything ended).
         self.accepted: list[str] = []
         self.polled: Counter[str] = Counter()
+        # Seconds each accepted generation occupied a slot, in the same order: what a
+        # client that refilled every slot the instant it freed would have waited for.
+        self.work_seconds: list[float] = []
 
-    def submission(self, body_sha256: str, generation_id: str | None = None) -> None:
+    def submission(
+        self, body_sha256: str, generation_id: str | None = None, work_seconds: float = 0.0
+    ) -> None:
         """Count one accepted POST (a paid generation) by its canonical body."""
         if generation_id is not None:
             self.accepted.append(generation_id)
+            self.work_seconds.append(work_seconds)
         self.submissions += 1
         if self.submissions_by_body[body_sha256]:
             self.duplicate_submissions += 1
@@ -68,6 +74,7 @@ class Stats:
             "generations": generations,
             "notice_delay": _summary(self.notice_delays),
             "polls_by_generation": [self.polled[g] for g in self.accepted],
+            "work_seconds": [round(w, 4) for w in self.work_seconds],
         }
 
 

@@ -59,8 +59,9 @@ class ScriptedApi:
     seen: list[httpx.Request] = field(default_factory=list)
     created: int = 0
     polls: dict[str, int] = field(default_factory=dict)
-    in_flight: int = 0
+    in_flight: int = 0  # generations accepted and not yet answered as ended
     max_in_flight: int = 0
+    ended: set[str] = field(default_factory=set)
 
     def api(self, request: httpx.Request) -> httpx.Response:
         self.seen.append(request)
@@ -78,6 +79,9 @@ class ScriptedApi:
         self.polls[gid] = n + 1
         status = self.statuses[min(n, len(self.statuses) - 1)]
         body: dict[str, Any] = {"id": gid, "status": status}
+        if status in ("completed", "succeeded", "error", "failed") and gid not in self.ended:
+            self.ended.add(gid)
+            self.in_flight -= 1
         if status in ("completed", "succeeded"):
             url = f"{CDN}/{gid}.mp4?_jwt=signed.token.value"
             body["video"] = {"list": [url], "string": url, "object": {"url": url}}[
@@ -89,7 +93,6 @@ class ScriptedApi:
 
     def cdn(self, request: httpx.Request) -> httpx.Response:
         self.seen.append(request)
-        self.in_flight -= 1
         return httpx.Response(200, content=CLIP, headers={"content-type": "video/mp4"})
 
 
@@ -105,9 +108,10 @@ def _run(
     tmp_path: Path,
     clock: VirtualClock | None = None,
     api: Callable[[httpx.Request], httpx.Response] | None = None,
+    cdn: Callable[[httpx.Request], Any] | None = None,
     **options: Any,
 ) -> RunSummary:
-    """Run `spec` against `scripted` (or another `api` handler) on a virtual clock."""
+    """Run `spec` against `scripted` (or other `api`/`cdn` handlers) on a virtual clock."""
     opts = RunOptions(
         output_dir=tmp_path / "outputs",
         poll=options.pop("poll", PollSettings(floor=5.0, ceiling=60.0, timeout=1800.0)),
@@ -116,7 +120,7 @@ def _run(
     )
     transports = Transports(
         api=httpx.MockTransport(with_catalog(api or scripted.api)),
-        download=httpx.MockTransport(scripted.cdn),
+        download=httpx.MockTransport(cdn or scripted.cdn),
     )
     clock = clock or VirtualClock()
     return clock.run(
@@ -238,6 +242,27 @@ def test_concurrency_bounds_generations_in_flight(
     summary = _run(scripted, spec, tmp_path, concurrency=2)
     assert summary.count("done") == 8
     assert scripted.max_in_flight == 2
+
+
+def test_the_next_request_goes_out_while_the_last_video_downloads(
+    spec_factory: Callable[..., FakeSpec], tmp_path: Path
+) -> None:
+    """--concurrency 1 bounds generations, not downloads: a slow video holds no slot."""
+    clock = VirtualClock()
+    scripted = ScriptedApi()
+    created_when_first_arrived: list[int] = []
+
+    async def slow_cdn(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/gen-1.mp4":
+            await clock.sleep(120)  # a slow CDN: two minutes for the first video
+            created_when_first_arrived.append(scripted.created)
+        return scripted.cdn(request)
+
+    spec = spec_factory([1, 2, 3], provider="aimlapi")
+    summary = _run(scripted, spec, tmp_path, clock, cdn=slow_cdn, concurrency=1)
+    assert summary.count("done") == 3
+    assert created_when_first_arrived == [3]  # both others were submitted meanwhile
+    assert scripted.max_in_flight == 1  # ...one generation at a time
 
 
 def test_key_goes_only_to_the_api_and_never_to_disk(

@@ -125,6 +125,20 @@ def test_first_poll_does_not_drift_later_when_it_finds_generations_done() -> Non
     assert sorted(notices[-300:])[150] <= 0.4
 
 
+def test_a_wide_bracket_from_a_cold_poll_does_not_pull_first_polls_early() -> None:
+    """Generations last seen running by a poll made before the prior arrived (0.31 s)
+    and seen done on schedule (3.95 s) say only "ended before 3.95 s": the next ones are
+    still first polled near their end, not from the bracket's midpoint (~2.1 s) on, which
+    cost 6 polls a generation from the second wave of a batch on."""
+    sched = PollScheduler(PollSettings(floor=0.31, ceiling=3.69, timeout=60.0, jitter=0.0),
+                          random.Random(0), priors={"m": [3.6, 3.8, 4.0, 4.2, 4.4]})
+    for _ in range(40):
+        sched.observe(3.95, "m", running_at=0.31)
+    assert sched.next_delay(0.0, 0, "m") > 3.3
+    firsts, polls, _ = _follow(sched, [4.0] * 40)
+    assert min(firsts) > 3.3 and max(polls) <= 3
+
+
 def test_censored_durations_count_only_on_a_schedule() -> None:
     """A cold-start completion (no schedule yet) is recorded as seen; from then on, one
     seen done by its first poll is taken as ended before it."""
