@@ -10,7 +10,9 @@ documented protocol), N generations, concurrency C and latency L:
 2. `runner run` of the same bodies (a child process, unified endpoint, `--poll-min/max`
    scaled) starts from those published percentiles: polls per generation for its first
    wave (the first C accepted, polled before anything of the run had finished) and
-   overall, median notice delay, makespan against N·L/C, duplicate submissions;
+   overall, median notice delay, makespan against the instant-refill ideal (the
+   servers' drawn slot times scheduled over C slots with no gap: `refill_ideal`) and
+   against N·L/C, duplicate submissions;
 3. with `variants`: a cold run (fresh server, no metrics, empty output tree) and a run
    starting from the history the cold run left in its output tree (fresh server again).
 

@@ -26,7 +26,8 @@ so the server is never the bottleneck) and runs:
      against `benchmarks.doc_server` (only the documented protocol), at N=200/C=40 and
      N=1000/C=50, L = 4 s +-10 %: the provider's SDK (`generate_with_polling` from a
      thread pool), then `runner run` starting from the published metrics; polls per
-     generation (first wave, overall), notice delay, makespan / ideal, SDK / ours; at the
+     generation (first wave, overall), notice delay, makespan / instant-refill ideal
+     (and / N·L/C), SDK / ours; at the
      smaller size also a cold start and a run starting from recorded history.
 
 Time is scaled from the real API to L: the docs report ~65 s for a gen4_turbo clip and
