@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -82,70 +83,86 @@ class Provider:
         return response
 
 
-def _spend(spec: FakeSpec, tmp_path: Path, provider: Provider, room: float, **options: Any) -> Any:
-    """Run `spec` one request at a time under a `room` USD ceiling."""
+def _spend(
+    spec: FakeSpec, tmp_path: Path, provider: Provider, room: float, ceiling: str = "run",
+    **options: Any,
+) -> Any:
+    """Run `spec` one request at a time under a `room` USD ceiling: the run's
+    (`--max-cost`) or the spec's own (`budget:`)."""
+    if ceiling == "spec":
+        spec = replace(spec, budget=room)
+    else:
+        options["max_cost"] = room
     return _run(provider.scripted, spec, tmp_path, provider.clock, api=provider,
-                concurrency=1, max_cost=room, **options)
+                concurrency=1, **options)
 
 
+CEILINGS = pytest.mark.parametrize("ceiling", ["run", "spec"])
+
+
+@CEILINGS
 def test_a_post_refused_without_effect_gives_its_reservation_back(
-    spec_factory: Callable[..., FakeSpec], tmp_path: Path
+    spec_factory: Callable[..., FakeSpec], tmp_path: Path, ceiling: str
 ) -> None:
     """Room for one: the first POST is rejected (400: nothing made, nothing billed), so
     its reservation goes back and the second request is still sent."""
     provider = Provider([400, ESTIMATE])
     spec = spec_factory([1, 2], provider="aimlapi")
-    summary = _spend(spec, tmp_path, provider, room=1.5 * ESTIMATE)
+    summary = _spend(spec, tmp_path, provider, room=1.5 * ESTIMATE, ceiling=ceiling)
     assert len(provider.posts) == 2
     assert summary.count("failed") == 1 and summary.count("done") == 1
 
 
+@CEILINGS
 def test_what_the_provider_charged_replaces_the_estimate(
-    spec_factory: Callable[..., FakeSpec], tmp_path: Path
+    spec_factory: Callable[..., FakeSpec], tmp_path: Path, ceiling: str
 ) -> None:
     """Charged $0.05 against an estimate of $0.25, room for $0.40: each accepted request
     commits only its charge, so three go out (two at the estimate would have stopped it)."""
     provider = Provider([0.05])
     spec = spec_factory([1, 2, 3], provider="aimlapi")
-    summary = _spend(spec, tmp_path, provider, room=0.40)
+    summary = _spend(spec, tmp_path, provider, room=0.40, ceiling=ceiling)
     assert len(provider.posts) == 3 and summary.count("done") == 3
     costs = [s.cost for s in read_state(folder_of(spec, tmp_path)).values()]
     assert costs == [{"usd": 0.05, "credits": None}] * 3
 
 
+@CEILINGS
 def test_an_unanswered_post_keeps_counting_against_the_ceiling(
-    spec_factory: Callable[..., FakeSpec], tmp_path: Path
+    spec_factory: Callable[..., FakeSpec], tmp_path: Path, ceiling: str
 ) -> None:
     """A POST that got no answer may have started a paid generation: its estimate stays
     committed, so with room for one the next request is not sent, and the run says why."""
     provider = Provider(["lost", ESTIMATE])
     spec = spec_factory([1, 2], provider="aimlapi")
-    summary = _spend(spec, tmp_path, provider, room=1.5 * ESTIMATE)
+    summary = _spend(spec, tmp_path, provider, room=1.5 * ESTIMATE, ceiling=ceiling)
     assert len(provider.posts) == 1
     assert summary.count("unknown") == 1 and summary.count("not_run") == 1
     stopped = [r.reason for r in summary.reports if r.outcome == "not_run"]
     assert stopped[0] is not None and stopped[0].startswith("budget: the next submission")
 
 
+@CEILINGS
 def test_a_failed_generation_gives_its_charge_back(
-    spec_factory: Callable[..., FakeSpec], tmp_path: Path
+    spec_factory: Callable[..., FakeSpec], tmp_path: Path, ceiling: str
 ) -> None:
     """A generation that fails is not billed: with room for one, the next is still sent."""
     provider = Provider([ESTIMATE], statuses=["queued", "failed"])
     spec = spec_factory([1, 2], provider="aimlapi")
-    summary = _spend(spec, tmp_path, provider, room=1.5 * ESTIMATE)
+    summary = _spend(spec, tmp_path, provider, room=1.5 * ESTIMATE, ceiling=ceiling)
     assert len(provider.posts) == 2 and summary.count("failed") == 2
 
 
+@CEILINGS
 def test_an_unanswered_post_the_logs_show_failed_gives_its_charge_back(
-    spec_factory: Callable[..., FakeSpec], tmp_path: Path
+    spec_factory: Callable[..., FakeSpec], tmp_path: Path, ceiling: str
 ) -> None:
     """A POST without an answer, found in the usage logs as a generation that then
     failed: charged on being found, refunded on failing, so with room for one the next
     request is still sent."""
     provider = Provider(["made", ESTIMATE], statuses=["failed"])
     spec = spec_factory([1, 2], provider="aimlapi")
-    summary = _spend(spec, tmp_path, provider, room=1.5 * ESTIMATE)
+    summary = _spend(spec, tmp_path, provider, room=1.5 * ESTIMATE, ceiling=ceiling)
     assert len(provider.posts) == 2 and summary.count("failed") == 2
     first = read_state(folder_of(spec, tmp_path))[spec.requests[0].id]
     assert first.generation_id == "gen-1" and first.stage == "generate"
