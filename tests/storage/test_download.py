@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 import signal
 import time
 import tracemalloc
@@ -25,6 +26,7 @@ from runner.download import (
 )
 from runner.download import DownloadResult as Result
 from runner.durable import remove_partials
+from runner.errors import StorageError
 from runner.probe import NotAVideo, probe
 
 from .conftest import FileServer, SyscallTrace, run_python
@@ -422,3 +424,23 @@ def test_an_unsafe_url_is_refused_naming_only_its_scheme_and_host(url: str, show
     with pytest.raises(UnsafeUrl) as info:
         check_url(url, allow_loopback_http=False)
     assert str(info.value) == f"refusing to download from {shown}: video URLs must be https"
+
+
+def test_a_part_file_that_cannot_be_created_is_one_storage_error_and_nothing_is_left(
+    tmp_path: Path,
+) -> None:
+    """A video name too long for the disk once the temp suffix is added (a file system
+    with short names, here past 255): one line naming the temp file, no traceback from
+    cleaning up a file that was never made, nothing left behind."""
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"video")
+
+    dest = tmp_path / ("n" * 246 + ".mp4")  # 250 characters; the .part name is past 255
+    with pytest.raises(StorageError) as info:
+        mocked(answer, "https://cdn.test/v.mp4", dest)
+    assert re.fullmatch(
+        rf"cannot write {re.escape(str(dest))}\.[0-9a-f]{{8}}\.part: File name too long — "
+        "check the output folder and run again; finished records are kept",
+        str(info.value),
+    ), str(info.value)
+    assert list(tmp_path.iterdir()) == []
