@@ -87,7 +87,7 @@ TARGETS = (
     Target(
         "expand", "runner/expand.py",
         ("tests/spec/test_output_clashes.py", "tests/spec/test_spec.py", "tests/spec/test_plan.py",
-         "tests/spec/test_hostile.py"),
+         "tests/spec/test_hostile.py", "tests/spec/test_expand_outputs.py"),
         functions=("xǁ_JobExpanderǁ_output", "xǁ_JobExpanderǁ_unique",
                    "xǁExpanderǁ_refuse_clashes", "x__output_problem"),
         why="the output-path checks: an escaping, clashing or runner-owned path",
