@@ -75,7 +75,7 @@ TARGETS = (
     Target("identity", "runner/identity.py",
            ("tests/identity/test_reference_vectors.py", "tests/spec/test_units.py")),
     Target("lockfile", "runner/lockfile.py",
-           ("tests/engine/test_resume.py", "tests/storage/test_manifest.py")),
+           ("tests/storage/test_lockfile.py", "tests/engine/test_resume.py")),
     Target("manifest", "runner/manifest.py",
            ("tests/storage/test_manifest.py", "tests/storage/test_probe_sidecar_verify.py")),
     Target("budget", "runner/budget.py", ("tests/money/test_pricing_units.py",)),
