@@ -180,6 +180,20 @@ def test_a_request_refused_as_a_duplicate_or_a_clash_is_not_judged_again(
         "output path 'a.mp4/b.mp4' runs through 'a.mp4', a file of 'a.mp4' (a video or its "
         "sidecar) — rename one of them",
     ]
+    jobs = write_spec(BASE + IMAGE + """
+jobs:
+  one: {output: "a.mp4", matrix: {seed: [1]}}
+  two: {output: "a.mp4", matrix: {seed: [2]}}
+  three: {output: "a.mp4/b.mp4", matrix: {seed: [3]}}
+""", "jobs.yaml")
+    assert problems_of(jobs) == [
+        f"{jobs}:8:17: output path 'a.mp4' is also a folder of 'a.mp4/b.mp4' — rename one "
+        "of them",
+        f"{jobs}:9:17: job 'one' {{seed: 1}} and job 'two' {{seed: 2}} both write 'a.mp4' — "
+        "make the output template use a value that differs between them (e.g. {{ seed }})",
+        f"{jobs}:10:19: output path 'a.mp4/b.mp4' runs through 'a.mp4', a file of 'a.mp4' (a "
+        "video or its sidecar) — rename one of them",
+    ]
     twins = write_spec(BASE + IMAGE + "matrix: {take: [1, 2, 3]}\n"
                        + output.replace("seed", "take"), "twins.yaml")
     lines = problems_of(twins)

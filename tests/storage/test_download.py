@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
+import gc
 import hashlib
-import json
 import os
 import re
+import resource
 import signal
+import threading
 import time
 import tracemalloc
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +33,7 @@ from runner.download import (
 )
 from runner.download import DownloadResult as Result
 from runner.durable import remove_partials
-from runner.errors import StorageError
+from runner.errors import RunnerError, StorageError
 from runner.probe import NotAVideo, probe
 
 from .conftest import FileServer, SyscallTrace, run_python
@@ -560,89 +566,82 @@ def test_a_video_that_cannot_take_its_place_is_one_storage_error_and_no_part_is_
 
 
 # The disk fills mid-download: a file-size limit (RLIMIT_FSIZE, with SIGXFSZ ignored so a
-# write past it fails with EFBIG as on a full disk) in a child process, so the test
-# process keeps its own limits. Two cases: a small block written inline, and a large one
-# whose writer thread fails after the download has already given up on a broken
-# connection (the writer pool held busy until then), whose file must still be closed.
-DISK_FULL = r"""
-import asyncio, concurrent.futures, gc, json, os, resource, signal, sys, threading
-from pathlib import Path
-import httpx
-from runner.download import THREAD_MIN, download
-from runner.errors import RunnerError
-
-folder = Path(sys.argv[1])
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))
+# write past it fails with EFBIG as on a full disk), set for this test only. Two cases: a
+# small block written inline, and a large one whose writer thread fails after the
+# download has already given up on a broken connection (the writer pool held busy until
+# then), whose file must still be closed, its error retrieved rather than logged.
 
 
 class Body(httpx.AsyncByteStream):
-    def __init__(self, blocks, then=None):
+    """A response body of `blocks`, then `then` raised (a connection that breaks)."""
+
+    def __init__(self, blocks: list[bytes], then: Exception | None = None) -> None:
         self.blocks, self.then = blocks, then
 
-    async def __aiter__(self):
+    async def __aiter__(self) -> AsyncIterator[bytes]:
         for block in self.blocks:
             yield block
         if self.then is not None:
             raise self.then
 
 
-def open_files():
+def open_files(folder: Path) -> list[str]:
+    """Return what this process's open file descriptors name under `folder`."""
     found = []
     for fd in os.listdir("/proc/self/fd"):
-        try:
+        with contextlib.suppress(OSError):  # the descriptor listing the folder, closed now
             found.append(os.readlink(f"/proc/self/fd/{fd}"))
-        except OSError:
-            pass
-    return [f for f in found if str(folder) in f]
+    return [name for name in found if str(folder) in name]
 
 
-async def fetch(name, body, chunk):
+async def served(dest: Path, body: Body, chunk: int) -> str:
+    """Download `body` to `dest`; return the error's line, or "downloaded"."""
     transport = httpx.MockTransport(lambda request: httpx.Response(200, stream=body))
     async with httpx.AsyncClient(transport=transport) as client:
         try:
-            await download(client, "https://cdn.test/v.mp4", folder / name, chunk=chunk)
+            await download(client, "https://cdn.test/v.mp4", dest, chunk=chunk)
         except RunnerError as exc:
             return str(exc)
     return "downloaded"
 
 
-async def main():
-    report = {"inline": await fetch("inline.mp4", Body([b"v" * 60_000] * 3), 60_000)}
+async def fill_the_disk(folder: Path) -> dict[str, Any]:
+    """Run both cases under the file-size limit; return what each left."""
+    report: dict[str, Any] = {
+        "inline": await served(folder / "inline.mp4", Body([b"v" * 60_000] * 3), 60_000)}
     loop = asyncio.get_running_loop()
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    loop.set_default_executor(pool)
-    hold = threading.Event()
-    held = loop.run_in_executor(None, hold.wait)
-    broken = httpx.ReadError("connection reset")
-    report["in_flight"] = await fetch("thread.mp4", Body([b"v" * THREAD_MIN], broken), THREAD_MIN)
-    report["open_while_writing"] = len(open_files())
-    hold.set()
-    await held
-    await loop.run_in_executor(None, lambda: None)  # the failed write ran before this
-    for _ in range(3):
-        await asyncio.sleep(0)
-    gc.collect()
-    report["open_after"] = open_files()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        loop.set_default_executor(pool)
+        hold = threading.Event()
+        held = loop.run_in_executor(None, hold.wait)
+        broken = Body([b"v" * THREAD_MIN], httpx.ReadError("connection reset"))
+        report["in_flight"] = await served(folder / "thread.mp4", broken, THREAD_MIN)
+        report["open_while_writing"] = len(open_files(folder))
+        hold.set()
+        await held
+        await loop.run_in_executor(None, lambda: None)  # the failed write ran before this
+        for _ in range(3):
+            await asyncio.sleep(0)  # its done callback, then ours
+    report["open_after"] = open_files(folder)
     report["left"] = sorted(p.name for p in folder.iterdir())
-    print(json.dumps(report))
-
-
-asyncio.run(main())
-gc.collect()
-"""
+    return report
 
 
 def test_a_disk_that_fills_mid_download_is_one_storage_error_and_leaves_nothing(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The write that meets a full disk gives one line naming the temp file and the fix;
     no partial file is left, and a writer thread still busy when the download failed
     closes its file when done, with nothing logged."""
-    child = run_python(DISK_FULL, str(tmp_path))
-    out, err = child.communicate(timeout=60)
-    assert child.returncode == 0, err
-    report = json.loads(out)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, old_limit[1]))
+    try:
+        report = asyncio.run(fill_the_disk(tmp_path))
+        gc.collect()  # an error never retrieved is logged when its future is collected
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
     tail = (r"\.[0-9a-f]{8}\.part: the disk is full \(or a file-size limit was hit\) — free "
             "some space and run again; finished records are kept")
     assert re.fullmatch(rf"cannot write {re.escape(str(tmp_path))}/inline\.mp4{tail}",
@@ -652,4 +651,4 @@ def test_a_disk_that_fills_mid_download_is_one_storage_error_and_leaves_nothing(
     assert report["open_while_writing"] == 1  # the writer still holds the (removed) part
     assert report["open_after"] == []
     assert report["left"] == []
-    assert err == ""
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
