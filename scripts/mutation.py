@@ -107,7 +107,8 @@ TARGETS = (
            ("tests/store/test_store.py", "tests/store/test_open.py",
             "tests/store/test_s3_faults.py", "tests/store/test_credentials.py")),
     Target(
-        "templates", "runner/templates.py", ("tests/spec/test_units.py",),
+        "templates", "runner/templates.py",
+        ("tests/spec/test_units.py", "tests/spec/test_template_limits.py"),
         functions=("xǁ_Budgetǁtick", "xǁ_Budgetǁspend", "xǁ_Budgetǁcharge", "xǁ_Budgetǁ_late",
                    "x__size", "xǁSpecEnvironmentǁcall_binop",
                    "xǁSpecEnvironmentǁbounded_concat", "xǁSpecEnvironmentǁ_join",
