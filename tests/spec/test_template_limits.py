@@ -74,6 +74,9 @@ def test_an_unknown_filter_or_test_is_told_with_what_there_is() -> None:
         ("{{ 10 ** 100000 }}",
          "'**' would build an integer of about 400,000 bits; the limit is 4,096 — use smaller "
          "numbers"),
+        ("{{ " + "1" * 1300 + " ** 1 }}",  # a power of a written integer past the limit
+         "'**' would build an integer of about 4,316 bits; the limit is 4,096 — use smaller "
+         "numbers"),
         ("{{ (2 ** 2049) > 0 }}",
          "'**' would build an integer of about 4,098 bits; the limit is 4,096 — use smaller "
          "numbers"),
