@@ -162,6 +162,7 @@ def test_a_lazy_chain_of_filters_counts_each_item_each_filter_yields() -> None:
         ("{{ 'a'" + "|lower" * 33 + " }}", 33),  # each filter is a level
         ("{{ '" + "(" * 32 + ")" + "((" + "' | length }}", 34),  # a close undoes one level
         ("{{ '()" + "(" * 32 + "' | length }}", 33),  # closing never goes below none
+        ("{{ '" + "(" * 31 + "X(" + "' | length }}", 33),  # a letter closes nothing
     ],
 )
 def test_templates_nested_past_32_levels_are_refused(source: str, nesting: int) -> None:
