@@ -326,8 +326,8 @@ def test_the_file_is_the_header_then_lines_by_output_then_id() -> None:
 
 
 def test_a_writer_writes_only_paid_results_and_only_when_they_change(tmp_path: Path) -> None:
-    """Nothing paid, no file; a result is written once; the same result again leaves the
-    file's bytes (and time) alone."""
+    """Nothing paid, no file; a result is written once; the same result again, or a
+    change undone before the next write, leaves the file alone (not even replaced)."""
     path = tmp_path / "s.yaml.lock"
     writer = LockWriter(path)
     writer.put(state("pending", generation_id=None))  # nothing paid
@@ -337,14 +337,34 @@ def test_a_writer_writes_only_paid_results_and_only_when_they_change(tmp_path: P
     writer.flush()
     first = path.read_bytes()
     assert read_lock(path)["r1"].state == "done"
-    mtime = path.stat().st_mtime_ns
+    inode = path.stat().st_ino  # each rewrite is a new file renamed into place
     writer.put(state("done"))
     writer.flush()
-    assert path.read_bytes() == first and path.stat().st_mtime_ns == mtime
+    writer.put(state("lost"))
+    writer.put(state("done"))  # changed and changed back: the same bytes again
+    writer.flush()
+    assert path.read_bytes() == first and path.stat().st_ino == inode
     reopened = LockWriter(path)
     reopened.put(state("done"))
     reopened.flush(final=True)
-    assert path.stat().st_mtime_ns == mtime
+    assert path.stat().st_ino == inode
+
+
+def test_a_record_emptied_again_leaves_no_lock_or_an_empty_one(tmp_path: Path) -> None:
+    """A result taken back before the first write leaves no file (not even a header,
+    at the final flush either); a lock whose every line is removed is rewritten empty."""
+    path = tmp_path / "s.yaml.lock"
+    fresh = LockWriter(path)
+    fresh.put(state("pending"))
+    fresh.remove("r1")
+    fresh.flush()
+    fresh.flush(final=True)
+    assert not path.exists()
+    write_lines(path, line_of(entry("r1")))
+    pruned = LockWriter(path)
+    pruned.remove("r1")
+    pruned.flush()
+    assert path.read_text(encoding="utf-8") == HEADER
 
 
 def test_catching_up_keeps_a_done_line_a_stale_manifest_lacks(tmp_path: Path) -> None:
@@ -400,18 +420,18 @@ def test_rewrites_during_a_run_take_at_most_a_tenth_of_its_time(tmp_path: Path) 
     """After a rewrite that took T seconds, changes wait until 10 x T have passed (exactly
     10 x T is enough); without changes nothing is written."""
     # The instants the writer reads, in order: the check, then the rewrite's start and end.
-    instants = iter([0.0, 0.0, 2.0, 21.9, 22.0, 22.0, 22.0])
+    instants = iter([100.0, 100.0, 102.0, 121.9, 122.0, 122.0, 122.0])
     path = tmp_path / "s.yaml.lock"
     writer = LockWriter(path, clock=lambda: next(instants))
     writer.maybe_flush()
     assert not path.exists()  # nothing to write (and no time read)
     writer.put(state("done"))
-    writer.maybe_flush()  # at 0: the first rewrite, from 0 to 2
+    writer.maybe_flush()  # at 100: the first rewrite, from 100 to 102
     assert recorded(path) == "done"
     writer.put(state("lost"))
-    writer.maybe_flush()  # at 21.9: 19.9 s since, under 10 x 2 s
+    writer.maybe_flush()  # at 121.9: 19.9 s since, under 10 x 2 s
     assert recorded(path) == "done"
-    writer.maybe_flush()  # at 22.0: exactly 10 x 2 s since
+    writer.maybe_flush()  # at 122.0: exactly 10 x 2 s since
     assert recorded(path) == "lost"
     assert next(instants, None) is None
 
