@@ -14,6 +14,7 @@ import pytest
 
 from runner.clock import FakeClock
 from runner.errors import StorageError
+from runner.lock import LOCK_NAME
 from runner.manifest import (
     MANIFEST_NAME,
     Manifest,
@@ -288,3 +289,23 @@ def test_a_manifest_is_compacted_only_past_1000_lines(
     with Manifest.open(tmp_path) as m:
         assert m.lines == after
         assert m.state[RID].mtime_ns == lines - 2
+
+
+def test_an_intent_keeps_the_output_and_whether_the_seed_was_derived(tmp_path: Path) -> None:
+    """Before any download, the intent alone says where the video goes and that its seed
+    was derived (what a crash-resumed run shows and reuses)."""
+    request = dataclasses.replace(make_request(1), seed_derived=True)
+    with Manifest.open(tmp_path) as m:
+        m.record_submitting(request)
+    state = read_state(tmp_path)[RID]
+    assert (state.output, state.seed_derived) == (request.output, True)
+
+
+def test_opening_makes_the_folders_and_the_lock_says_since_when(tmp_path: Path) -> None:
+    """A spec folder two levels down is made; the lock another run would be told about
+    names when this run took it, by the run's clock."""
+    folder = tmp_path / "outputs" / "dragon"
+    with Manifest.open(folder, clock=FakeClock(start=1_800_000_000.0)) as m:
+        assert m.folder == folder and folder.is_dir()
+        held = json.loads((folder / LOCK_NAME).read_text(encoding="utf-8"))
+    assert held["since"] == "2027-01-15T08:00:00Z"
