@@ -23,7 +23,7 @@ from runner.manifest import (
     read_state,
 )
 
-from .conftest import make_request
+from .conftest import SyscallTrace, make_request
 
 RID = "req000000000001"
 VIDEO = {"duration": 5.0, "width": 1280, "height": 720, "codec": "h264"}
@@ -309,3 +309,19 @@ def test_opening_makes_the_folders_and_the_lock_says_since_when(tmp_path: Path) 
         assert m.folder == folder and folder.is_dir()
         held = json.loads((folder / LOCK_NAME).read_text(encoding="utf-8"))
     assert held["since"] == "2027-01-15T08:00:00Z"
+
+
+def test_a_new_manifest_makes_its_name_durable_and_an_old_one_is_not_resynced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Creating the manifest fsyncs the spec folder (a crash must not lose the new file's
+    name); opening one that exists, even of one byte, does not."""
+    folder = tmp_path / "dragon"
+    folder.mkdir()
+    trace = SyscallTrace(monkeypatch)
+    Manifest.open(folder).close()
+    assert ("fsync", str(folder)) in trace.calls
+    (folder / MANIFEST_NAME).write_bytes(b"\n")  # one blank line: harmless, one byte
+    trace.calls.clear()
+    Manifest.open(folder).close()
+    assert ("fsync", str(folder)) not in trace.calls
