@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import resource
 import signal
 import time
@@ -325,3 +326,33 @@ def test_a_new_manifest_makes_its_name_durable_and_an_old_one_is_not_resynced(
     trace.calls.clear()
     Manifest.open(folder).close()
     assert ("fsync", str(folder)) not in trace.calls
+
+
+def test_a_new_manifest_is_empty_and_readable_by_everyone(tmp_path: Path) -> None:
+    """A fresh manifest has no lines and is created 0644 (under the usual umask)."""
+    old = os.umask(0o022)
+    try:
+        with Manifest.open(tmp_path) as m:
+            assert (m.lines, dict(m.state)) == (0, {})
+    finally:
+        os.umask(old)
+    assert (tmp_path / MANIFEST_NAME).stat().st_mode & 0o777 == 0o644
+
+
+def test_a_manifest_that_cannot_be_read_or_made_is_one_storage_error(tmp_path: Path) -> None:
+    """A folder where the manifest should be cannot be read; a link to a folder that does
+    not exist cannot be made: one line each, naming the manifest and what to do."""
+    unreadable = tmp_path / "a"
+    (unreadable / MANIFEST_NAME).mkdir(parents=True)
+    with pytest.raises(StorageError) as info:
+        read_state(unreadable)
+    assert str(info.value) == (
+        f"cannot read {unreadable / MANIFEST_NAME}: Is a directory — check its permissions")
+    dangling = tmp_path / "b"
+    dangling.mkdir()
+    (dangling / MANIFEST_NAME).symlink_to("nowhere/manifest.jsonl")
+    with pytest.raises(StorageError) as info:
+        Manifest.open(dangling)
+    assert str(info.value) == (
+        f"cannot write {dangling / MANIFEST_NAME}: No such file or directory — check the "
+        "output folder and run again; finished records are kept")
