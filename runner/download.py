@@ -20,6 +20,7 @@ loopback: the sandbox). Redirects are followed by hand so every hop passes that 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import time
@@ -119,7 +120,11 @@ async def download(
         except OSError as exc:
             raise storage_error(exc, dest) from exc
     finally:
-        part.unlink(missing_ok=True)
+        # Gone once renamed; never made when its name was refused (a name too long for the
+        # disk): a failed removal must not replace the error being raised. A leftover is
+        # removed by remove_partials when the next run starts.
+        with contextlib.suppress(OSError):
+            part.unlink()
     return DownloadResult(size=size, sha256=digest, seconds=time.monotonic() - started)
 
 

@@ -143,6 +143,7 @@ _SAFE_FILTERS = frozenset(
     ]
 )
 _SAFE_TESTS_REMOVED = ("in",)  # `select('in', big)` over a big range is quadratic
+_OFFERED_TESTS = tuple(sorted(set(jinja2.tests.TESTS) - set(_SAFE_TESTS_REMOVED)))
 
 
 class TemplateProblem(Exception):
@@ -560,8 +561,10 @@ class Renderer:
             raise TemplateProblem(msg) from None
         except jinja2.TemplateSyntaxError as exc:
             text = exc.message or "invalid template"
-            if text.startswith(("No filter named", "No test named")):
+            if text.startswith("No filter named"):
                 text += " (spec templates offer: " + ", ".join(sorted(_SAFE_FILTERS)) + ")"
+            elif text.startswith("No test named"):
+                text += " (spec templates offer the tests: " + ", ".join(_OFFERED_TESTS) + ")"
             msg = f"template syntax error: {text} — check the {{{{ }}}} and {{% %}} pairs"
             raise TemplateProblem(msg) from None
 

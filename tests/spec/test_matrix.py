@@ -349,3 +349,50 @@ def test_includes_that_extend_combinations_do_not_count_against_the_cap() -> Non
     assert info.value.message == (
         "the matrix expands to at least 3 combinations, more than the limit of 2 — shrink "
         "an axis, or raise max_requests if you mean it")
+
+
+def test_an_unknown_exclude_key_is_told_the_axes_it_may_name() -> None:
+    """An exclude key that is no axis gets one line listing the axes, sorted, or saying
+    there are none (a matrix of only includes)."""
+    with pytest.raises(MatrixError) as info:
+        expand({"seed": [1], "ratio": ["16:9"], "exclude": [{"sede": 1}]}, ("matrix",), 10)
+    assert info.value.message == (
+        "exclude key 'sede' is not a matrix axis — use one of: ratio, seed")
+    with pytest.raises(MatrixError) as info:
+        expand({"include": [{"x": 1}], "exclude": [{"x": 1}]}, ("matrix",), 10)
+    assert info.value.path == ("matrix", "exclude", 0, "x")
+    assert info.value.message == (
+        "exclude key 'x' is not a matrix axis — use one of: (no axes)")
+
+
+def test_a_product_past_the_cap_is_refused_at_the_matrix_with_its_exact_count() -> None:
+    """Without includes the early refusal gives the exact count (no "at least"), at the
+    matrix itself."""
+    matrix = {"seed": {"range": [1, 1_000_000_000]}, "ratio": ["16:9", "9:16"]}
+    with pytest.raises(MatrixTooLarge) as info:
+        expand(matrix, ("jobs", "a", "matrix"), 10_000)
+    assert info.value.path == ("jobs", "a", "matrix")
+    assert info.value.message == (
+        "the matrix expands to 2,000,000,000 combinations, more than the limit of 10,000 — "
+        "shrink an axis, or raise max_requests if you mean it")
+
+
+def test_with_exclude_a_product_of_exactly_ten_times_the_cap_is_still_scanned() -> None:
+    """A product of exactly 10 x the cap is expanded, so an exclude that brings it under
+    the cap is accepted; one more combination is refused before expanding."""
+    excludes = [{"seed": s} for s in range(3, 21)]
+    matrix = {"seed": {"range": [1, 20]}, "exclude": excludes}
+    assert [c.values for c in expand(matrix, ("matrix",), 2)] == [{"seed": 1}, {"seed": 2}]
+    with pytest.raises(MatrixTooLarge, match="expands to 21 combinations"):
+        expand({**matrix, "seed": {"range": [1, 21]}}, ("matrix",), 2)
+
+
+def test_an_include_only_job_after_the_cap_is_spent_is_refused_with_its_count() -> None:
+    """When earlier jobs have used the whole cap (0 left), a job of only includes is
+    refused after counting its entries: "1 combinations", not a guessed "at least"."""
+    with pytest.raises(MatrixTooLarge) as info:
+        expand({"include": [{"x": 1}]}, ("jobs", "b", "matrix"), 0)
+    assert info.value.path == ("jobs", "b", "matrix")
+    assert info.value.message == (
+        "the matrix expands to 1 combinations, more than the limit of 0 — shrink an axis, "
+        "or raise max_requests if you mean it")

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
+import gc
 import hashlib
 import os
+import re
+import resource
 import signal
+import threading
 import time
 import tracemalloc
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +33,7 @@ from runner.download import (
 )
 from runner.download import DownloadResult as Result
 from runner.durable import remove_partials
+from runner.errors import RunnerError, StorageError
 from runner.probe import NotAVideo, probe
 
 from .conftest import FileServer, SyscallTrace, run_python
@@ -422,3 +431,224 @@ def test_an_unsafe_url_is_refused_naming_only_its_scheme_and_host(url: str, show
     with pytest.raises(UnsafeUrl) as info:
         check_url(url, allow_loopback_http=False)
     assert str(info.value) == f"refusing to download from {shown}: video URLs must be https"
+
+
+def test_size_errors_name_the_url_without_its_token_and_say_what_arrived(
+    tmp_path: Path,
+) -> None:
+    """Short of Content-Length, short of the expected size, or past it: each message names
+    the URL (no token) and both sizes; each is worth another try."""
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"v" * 10)
+
+    url = "https://cdn.test/v.mp4?_jwt=secret"
+    cases = [(11, "ended early: 10 of 11 expected bytes"), (9, "is 10 bytes, expected 9")]
+    for expected, words in cases:
+        async def go(expected: int = expected) -> Result:
+            async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+                return await download(client, url, tmp_path / "a.mp4", expected_size=expected)
+
+        with pytest.raises(DownloadError) as info:
+            asyncio.run(go())
+        assert str(info.value) == f"download of https://cdn.test/v.mp4 {words}"
+        assert info.value.retryable is True
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_expired_urls_are_worth_another_try_and_unsafe_ones_never(
+    tmp_path: Path, file_server: FileServer
+) -> None:
+    """`retryable` on the error says whether trying again may help: a fresh URL may work,
+    an unsafe or malformed one never will (and its message says what is wrong)."""
+    with pytest.raises(ExpiredUrl) as expired:
+        fetch(file_server.url("/status/410"), tmp_path / "a.mp4")
+    assert expired.value.retryable is True
+    with pytest.raises(UnsafeUrl) as unsafe:
+        check_url("ftp://cdn.test/v.mp4", allow_loopback_http=False)
+    assert unsafe.value.retryable is False
+    with pytest.raises(UnsafeUrl) as malformed:
+        check_url("https://cdn.test:abc/v.mp4", allow_loopback_http=False)
+    assert str(malformed.value) == (
+        "refusing to download from a malformed URL (Invalid port: 'abc')")
+    assert malformed.value.retryable is False
+
+
+def test_a_client_that_follows_redirects_itself_still_has_each_hop_checked(
+    tmp_path: Path,
+) -> None:
+    """Even through a client made to follow redirects, a hop to a URL the runner refuses
+    is refused as unsafe, never fetched."""
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        return httpx.Response(302, headers={"location": "ftp://cdn.test/v.mp4"})
+
+    async def go() -> Result:
+        transport = httpx.MockTransport(answer)
+        async with httpx.AsyncClient(transport=transport, follow_redirects=True) as client:
+            return await download(client, "https://cdn.test/v.mp4", tmp_path / "a.mp4")
+
+    with pytest.raises(UnsafeUrl, match="ftp://cdn.test/…"):
+        asyncio.run(go())
+    assert asked == ["https://cdn.test/v.mp4"]
+
+
+def test_a_transport_failure_without_words_ends_its_message_at_the_error_name(
+    tmp_path: Path,
+) -> None:
+    """An httpx error with an empty message leaves no trailing space in the line."""
+    def answer(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("", request=request)
+
+    with pytest.raises(DownloadError) as info:
+        mocked(answer, "https://cdn.test/v.mp4", tmp_path / "a.mp4")
+    assert str(info.value) == "download of https://cdn.test/v.mp4 failed: ReadTimeout"
+
+
+def test_the_recorded_seconds_are_those_the_download_took(tmp_path: Path) -> None:
+    """The duration reported lies within the time around the call."""
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"video")
+
+    before = time.monotonic()
+    result = mocked(answer, "https://cdn.test/v.mp4", tmp_path / "a.mp4")
+    assert 0 <= result.seconds <= time.monotonic() - before
+
+
+def test_a_destination_folder_that_cannot_be_made_is_one_storage_error(tmp_path: Path) -> None:
+    """Where a file stands in the way of the video's folder: one line naming the folder."""
+    (tmp_path / "16x9").write_text("a file, not a folder")
+    dest = tmp_path / "16x9" / "seed-1.mp4"
+    with pytest.raises(StorageError) as info:
+        fetch("https://cdn.test/v.mp4", dest)
+    assert str(info.value) == (
+        f"cannot write {dest.parent}: File exists — check the output folder and run "
+        "again; finished records are kept")
+
+
+def test_a_part_file_that_cannot_be_created_is_one_storage_error_and_nothing_is_left(
+    tmp_path: Path,
+) -> None:
+    """A video name too long for the disk once the temp suffix is added (a file system
+    with short names, here past 255): one line naming the temp file, no traceback from
+    cleaning up a file that was never made, nothing left behind."""
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"video")
+
+    dest = tmp_path / ("n" * 246 + ".mp4")  # 250 characters; the .part name is past 255
+    with pytest.raises(StorageError) as info:
+        mocked(answer, "https://cdn.test/v.mp4", dest)
+    assert re.fullmatch(
+        rf"cannot write {re.escape(str(dest))}\.[0-9a-f]{{8}}\.part: File name too long — "
+        "check the output folder and run again; finished records are kept",
+        str(info.value),
+    ), str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_video_that_cannot_take_its_place_is_one_storage_error_and_no_part_is_left(
+    tmp_path: Path,
+) -> None:
+    """A folder where the video should land: one line naming the video; the downloaded
+    temp file is removed, the folder untouched."""
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"video")
+
+    dest = tmp_path / "seed-1.mp4"
+    (dest / "inside").mkdir(parents=True)
+    with pytest.raises(StorageError) as info:
+        mocked(answer, "https://cdn.test/v.mp4", dest)
+    assert str(info.value).startswith(f"cannot write {dest}: ")
+    assert str(info.value).endswith(" — check the output folder and run again; finished "
+                                    "records are kept")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["inside", "seed-1.mp4"]
+
+
+# The disk fills mid-download: a file-size limit (RLIMIT_FSIZE, with SIGXFSZ ignored so a
+# write past it fails with EFBIG as on a full disk), set for this test only. Two cases: a
+# small block written inline, and a large one whose writer thread fails after the
+# download has already given up on a broken connection (the writer pool held busy until
+# then), whose file must still be closed, its error retrieved rather than logged.
+
+
+class Body(httpx.AsyncByteStream):
+    """A response body of `blocks`, then `then` raised (a connection that breaks)."""
+
+    def __init__(self, blocks: list[bytes], then: Exception | None = None) -> None:
+        self.blocks, self.then = blocks, then
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for block in self.blocks:
+            yield block
+        if self.then is not None:
+            raise self.then
+
+
+def open_files(folder: Path) -> list[str]:
+    """Return what this process's open file descriptors name under `folder`."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the descriptor listing the folder, closed now
+            found.append(os.readlink(f"/proc/self/fd/{fd}"))
+    return [name for name in found if str(folder) in name]
+
+
+async def served(dest: Path, body: Body, chunk: int) -> str:
+    """Download `body` to `dest`; return the error's line, or "downloaded"."""
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, stream=body))
+    async with httpx.AsyncClient(transport=transport) as client:
+        try:
+            await download(client, "https://cdn.test/v.mp4", dest, chunk=chunk)
+        except RunnerError as exc:
+            return str(exc)
+    return "downloaded"
+
+
+async def fill_the_disk(folder: Path) -> dict[str, Any]:
+    """Run both cases under the file-size limit; return what each left."""
+    report: dict[str, Any] = {
+        "inline": await served(folder / "inline.mp4", Body([b"v" * 60_000] * 3), 60_000)}
+    loop = asyncio.get_running_loop()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        loop.set_default_executor(pool)
+        hold = threading.Event()
+        held = loop.run_in_executor(None, hold.wait)
+        broken = Body([b"v" * THREAD_MIN], httpx.ReadError("connection reset"))
+        report["in_flight"] = await served(folder / "thread.mp4", broken, THREAD_MIN)
+        report["open_while_writing"] = len(open_files(folder))
+        hold.set()
+        await held
+        await loop.run_in_executor(None, lambda: None)  # the failed write ran before this
+        for _ in range(3):
+            await asyncio.sleep(0)  # its done callback, then ours
+    report["open_after"] = open_files(folder)
+    report["left"] = sorted(p.name for p in folder.iterdir())
+    return report
+
+
+def test_a_disk_that_fills_mid_download_is_one_storage_error_and_leaves_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The write that meets a full disk gives one line naming the temp file and the fix;
+    no partial file is left, and a writer thread still busy when the download failed
+    closes its file when done, with nothing logged."""
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, old_limit[1]))
+    try:
+        report = asyncio.run(fill_the_disk(tmp_path))
+        gc.collect()  # an error never retrieved is logged when its future is collected
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+    tail = (r"\.[0-9a-f]{8}\.part: the disk is full \(or a file-size limit was hit\) — free "
+            "some space and run again; finished records are kept")
+    assert re.fullmatch(rf"cannot write {re.escape(str(tmp_path))}/inline\.mp4{tail}",
+                        report["inline"]), report["inline"]
+    assert report["in_flight"] == "download of https://cdn.test/v.mp4 failed: ReadError " \
+        "connection reset"
+    assert report["open_while_writing"] == 1  # the writer still holds the (removed) part
+    assert report["open_after"] == []
+    assert report["left"] == []
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
