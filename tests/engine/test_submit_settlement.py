@@ -28,6 +28,7 @@ from .conftest import FakeSpec, folder_of
 from .test_engine_mocked import ScriptedApi, _error, _run
 
 ESTIMATE = 5 * RUNWAY_PER_SECOND  # what the stand-in's price list says a 5 s request costs
+CREDITS_PER_USD = 2100  # what the API's cost headers and usage logs count besides USD
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +72,7 @@ class Provider:
                 "created": iso_ms(self.clock.wall()), "status": "failed",
                 "model": "runway/gen4_turbo", "inference_id": made["id"],
                 "client_request_id": request.headers["x-client-request-id"],
-                "cost": {"usd": ESTIMATE},
+                "cost": {"usd": ESTIMATE, "credits": round(ESTIMATE * CREDITS_PER_USD)},
             })
         if answer in ("lost", "made"):
             msg = "connection reset after the body was sent"
@@ -80,6 +81,7 @@ class Provider:
             return _error(answer, "Body validation error: ratio")
         response = self.scripted.api(request)
         response.headers["x-aimlapi-usd-spent"] = f"{answer}"
+        response.headers["x-aimlapi-credits-used"] = f"{round(answer * CREDITS_PER_USD)}"
         return response
 
 
@@ -124,7 +126,7 @@ def test_what_the_provider_charged_replaces_the_estimate(
     summary = _spend(spec, tmp_path, provider, room=0.40, ceiling=ceiling)
     assert len(provider.posts) == 3 and summary.count("done") == 3
     costs = [s.cost for s in read_state(folder_of(spec, tmp_path)).values()]
-    assert costs == [{"usd": 0.05, "credits": None}] * 3
+    assert costs == [{"usd": 0.05, "credits": 105}] * 3  # as the create's headers said
 
 
 @CEILINGS
@@ -166,6 +168,7 @@ def test_an_unanswered_post_the_logs_show_failed_gives_its_charge_back(
     assert len(provider.posts) == 2 and summary.count("failed") == 2
     first = read_state(folder_of(spec, tmp_path))[spec.requests[0].id]
     assert first.generation_id == "gen-1" and first.stage == "generate"
+    assert first.cost == {"usd": ESTIMATE, "credits": 525}  # as its usage-log row said
 
 
 def test_a_retried_request_forgets_its_failure_before_it_is_sent_again(
