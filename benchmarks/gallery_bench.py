@@ -22,18 +22,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import hashlib
-import http.server
 import re
 import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -50,7 +46,7 @@ from runner.sidecar import sidecar_for, write_sidecar
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the browser tests' DevTools driver
 
-from workflow.browser import open_page  # noqa: E402
+from workflow.browser import open_page, served  # noqa: E402
 
 RATIOS = ("16:9", "9:16", "1:1", "4:3")
 WIDTH, HEIGHT = 1280, 900
@@ -135,26 +131,6 @@ def video_variant(page: str) -> str:
     pattern = re.compile(r'<a class="play" href="([^"]+)"[^>]*><img class="poster" src="([^"]+)"'
                          r'[^>]*></a>')
     return pattern.sub(r'<video controls preload="none" src="\1" poster="\2"></video>', page)
-
-
-@contextmanager
-def served(folder: Path) -> Iterator[str]:
-    """Serve `folder` from a loopback HTTP server; yield its origin."""
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
-            """Keep the terminal for the figures."""
-
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 async def page_loads(url: str, loads: int, trace: Path | None) -> list[dict[str, Any]]:

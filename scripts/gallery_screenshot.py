@@ -14,30 +14,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
-import http.server
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the browser tests' DevTools driver
 
-from workflow.browser import open_page  # noqa: E402
+from workflow.browser import open_page, served  # noqa: E402
 
 IMAGES_LOADED = """
 Promise.all([...document.querySelectorAll('img.poster, a.input img')].map(
   i => i.decode().then(() => i.naturalWidth, () => 0)))
 """
 OVERFLOW = "document.documentElement.scrollWidth - window.innerWidth"
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
-        """Keep the terminal for the script's own lines."""
 
 
 def run_sweep(spec: Path, output_dir: Path) -> Path:
@@ -73,15 +64,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="runner-gallery-") as tmp:
         folder = run_sweep(args.spec.resolve(), Path(tmp))
-        handler = functools.partial(_Quiet, directory=str(folder))
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
-            url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
-            asyncio.run(screenshot(url, args.out.resolve(), args.width))
-        finally:
-            server.shutdown()
-            server.server_close()
+        with served(folder) as origin:
+            asyncio.run(screenshot(f"{origin}/index.html", args.out.resolve(), args.width))
 
 
 if __name__ == "__main__":

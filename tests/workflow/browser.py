@@ -5,7 +5,7 @@ chose to `DevToolsActivePort` in its profile folder, and we talk to it over a we
 with aiohttp (already a dependency of the sandbox). This avoids Playwright, whose pinned
 protocol and browser downloads do not fit an offline machine with a distribution
 Chromium. Used by the gallery browser tests, `scripts/gallery_screenshot.py` and
-`benchmarks/gallery_bench.py`.
+`benchmarks/gallery_bench.py`, which also serve a gallery folder with `served()`.
 
 Tests may contact loopback only, and a full Chromium has background services (component
 and model updates, account checks, network time) that resolve Google hosts on their own.
@@ -31,13 +31,15 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 CHROMIUM = "/usr/bin/chromium"
 MISSING_HINT = (
@@ -199,6 +201,33 @@ class Page:
         shot = await self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
         path.write_bytes(base64.b64decode(shot["data"]))
         return path
+
+
+@contextmanager
+def served(folder: Path) -> Iterator[str]:
+    """Serve `folder` on loopback as the static hosts a gallery is put on do (Pages, S3,
+    nginx); yield its origin.
+
+    aiohttp's static files answer byte ranges, which Chromium needs to seek a video over
+    HTTP: from `http.server`, which sends whole files only, a paused video set to another
+    time goes to 0.
+    """
+    app = web.Application()
+    app.router.add_static("/", folder)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(runner.setup())
+    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
+    _, port = runner.addresses[0][:2]
+    thread = threading.Thread(target=loop.run_forever, name="gallery-origin", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
 
 
 @asynccontextmanager

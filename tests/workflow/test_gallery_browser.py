@@ -9,13 +9,8 @@ nothing but loopback was contacted.
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
-import http.server
-import io
 import json
-import re
-import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -30,7 +25,7 @@ from runner.gallery_history import badged, read_history
 from runner.request import Request
 from runner.sandbox import FaultSpec, SandboxConfig, start_in_thread
 
-from .browser import Page, loopback_connects, off_machine, open_page
+from .browser import Page, loopback_connects, off_machine, open_page, served
 from .conftest import ENDPOINT, HandSpec, run_on_sandbox, write_png
 
 pytestmark = pytest.mark.browser
@@ -128,50 +123,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
 @pytest.fixture(scope="module")
 def origin(run: Run) -> Iterator[str]:
     """Serve the run's output folder from a loopback HTTP server."""
-    handler = functools.partial(_QuietHandler, directory=str(run.folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    """A static host as the gallery meets it (Pages, S3, nginx): byte ranges, no log.
-
-    Chromium seeks a video over HTTP only within what byte ranges can fetch; without them
-    (http.server's default) a seek on a paused video lands at 0, which is the server's
-    limit, not the gallery's.
-    """
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
-        """Keep pytest's output clean."""
-
-    def send_head(self) -> Any:
-        """Answer `Range: bytes=a-b` / `bytes=a-` on a file with 206 and that slice."""
-        asked = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
-        path = Path(self.translate_path(self.path))
-        if asked is None or not path.is_file():
-            return super().send_head()
-        size = path.stat().st_size
-        first = int(asked[1])
-        last = min(int(asked[2]), size - 1) if asked[2] else size - 1
-        if first > last:
-            self.send_error(416, "range not satisfiable")
-            return None
-        self.send_response(206)
-        self.send_header("Content-Type", self.guess_type(str(path)))
-        self.send_header("Accept-Ranges", "bytes")
-        self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
-        self.send_header("Content-Length", str(last - first + 1))
-        self.end_headers()
-        with path.open("rb") as file:
-            file.seek(first)
-            return io.BytesIO(file.read(last - first + 1))
+    with served(run.folder) as url:
+        yield url
 
 
 @asynccontextmanager
