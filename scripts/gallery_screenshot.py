@@ -24,6 +24,9 @@ sys.path.insert(0, str(ROOT / "tests"))  # the browser tests' DevTools driver
 
 from workflow.browser import open_page, served  # noqa: E402
 
+from runner.layout import spec_folder  # noqa: E402
+from runner.spec import load_specs  # noqa: E402
+
 IMAGES_LOADED = """
 Promise.all([...document.querySelectorAll('img.poster, a.input img')].map(
   i => i.decode().then(() => i.naturalWidth, () => 0)))
@@ -36,8 +39,8 @@ def run_sweep(spec: Path, output_dir: Path) -> Path:
     command = [sys.executable, "-m", "runner", "run", "--sandbox", str(spec),
                "--output-dir", str(output_dir)]
     subprocess.run(command, check=True, cwd=ROOT)
-    (folder,) = [p for p in output_dir.iterdir() if (p / "index.html").is_file()]
-    return folder
+    (loaded,) = load_specs([spec])
+    return spec_folder(output_dir, loaded.name, sandbox=True)
 
 
 async def screenshot(url: str, out: Path, width: int) -> None:
