@@ -485,8 +485,7 @@ class Renderer:
             for piece in template.root_render_func(frame):
                 total += len(piece)
                 if total > MAX_RENDERED:
-                    msg = f"the rendered text passes {MAX_RENDERED:,} characters — shorten it"
-                    raise TemplateProblem(msg)
+                    raise _text_too_long()
                 pieces.append(piece)
             return "".join(pieces)
 
@@ -547,8 +546,7 @@ class Renderer:
                 text = found
             total += len(text)
             if total > MAX_RENDERED:
-                msg = f"the rendered text passes {MAX_RENDERED:,} characters — shorten it"
-                raise TemplateProblem(msg)
+                raise _text_too_long()
             parts.append(text)
         return "".join(parts)
 
@@ -673,6 +671,16 @@ def _as_text(expression: Any) -> Callable[[Mapping[str, Any]], str]:
     return evaluate
 
 
+def _text_too_long() -> TemplateProblem:
+    """The error for a rendered text past `MAX_RENDERED` characters (whole or by pieces)."""
+    return TemplateProblem(f"the rendered text passes {MAX_RENDERED:,} characters — shorten it")
+
+
+def _too_many_items() -> TemplateProblem:
+    """The error for a list or mapping value of more than `MAX_RENDERED` items."""
+    return TemplateProblem(f"the value has more than {MAX_RENDERED:,} items — make it smaller")
+
+
 def _plain(value: Any) -> Any:
     """Return a typed expression's value as JSON data, or raise if it is not data."""
     if isinstance(value, str | bool | int | float) or value is None:
@@ -682,13 +690,11 @@ def _plain(value: Any) -> Any:
         return value
     if isinstance(value, list | tuple | range):
         if len(value) > MAX_RENDERED:
-            msg = f"the value has more than {MAX_RENDERED:,} items — make it smaller"
-            raise TemplateProblem(msg)
+            raise _too_many_items()
         return [_plain(item) for item in value]
     if isinstance(value, Mapping):
         if len(value) > MAX_RENDERED:
-            msg = f"the value has more than {MAX_RENDERED:,} items — make it smaller"
-            raise TemplateProblem(msg)
+            raise _too_many_items()
         return {str(k): _plain(v) for k, v in value.items()}
     msg = (
         f"the expression gives a {type(value).__name__}, not data — make it give text, a "
