@@ -70,6 +70,7 @@ from runner.summary import RequestReport, RunSummary, SpecOutcome
 SANDBOX = "sandbox"
 
 DEFAULT_CONCURRENCY = 4  # generations in flight; a modest tier for a paid API
+WORKERS_PER_SLOT = 2  # per generation slot: one generating, one downloading the last video
 REAL_POLL = PollSettings(floor=5.0, ceiling=60.0)  # Runway asks for >= 5 s between polls
 SANDBOX_POLL = PollSettings(floor=0.2, ceiling=5.0)  # the emulator answers in seconds
 
@@ -652,7 +653,6 @@ def _shared(
         downloads=download_client(
             max_in_flight=WORKERS_PER_SLOT * options.concurrency, transport=transports.download
         ),
-        slots=Slots(options.concurrency),
         scheduler=PollScheduler(poll, rng, prior),
         poll=poll,
         policy=options.retry,
@@ -665,9 +665,6 @@ def _shared(
         estimates=money.pricer.usd,
     )
 
-
-# Workers per generation slot: one generating, one downloading the video before it.
-WORKERS_PER_SLOT = 2
 
 _TALLY_FIELD = {
     Outcome.DONE: "done",
@@ -698,8 +695,9 @@ class Workers:
         let the next ones be submitted while the last ones' videos download.
         """
         pending = iter(queue)  # shared: each index is taken by exactly one worker
+        slots = Slots(concurrency)
         workers = min(WORKERS_PER_SLOT * concurrency, len(queue))
-        self.tasks = [asyncio.create_task(self._worker(pending)) for _ in range(workers)]
+        self.tasks = [asyncio.create_task(self._worker(pending, slots)) for _ in range(workers)]
         try:
             await self._join()
         except BaseException:
@@ -728,13 +726,13 @@ class Workers:
                 if error is not None:
                     raise error
 
-    async def _worker(self, pending: Iterator[int]) -> None:
+    async def _worker(self, pending: Iterator[int], slots: Slots) -> None:
         for index in pending:
             if self.shared.abort is not None:
                 return
             item = self.work[index]
             try:
-                async with self.shared.slots.held() as slot:
+                async with slots.held() as slot:
                     self.counter.change(running=1)
                     result = await _take(self.shared, item, slot)
             except (AuthError, StorageError) as exc:

@@ -51,7 +51,7 @@ from runner.reconcile import HORIZON, Ledger, client_request_id
 from runner.request import IMAGE_REF_PREFIX, LocalImage, Request, image_refs, materialize
 from runner.retry import GiveUp, Quota, RetryPolicy
 from runner.sidecar import render_sidecar, sidecar_for, write_sidecar
-from runner.slots import UNBOUNDED, Slot, Slots
+from runner.slots import Slot
 from runner.store import Store, StoreError
 from runner.transport import OPENING
 
@@ -147,7 +147,6 @@ class Shared:
     budget_noted: set[str] = field(default_factory=set)  # budget stops already told
     estimates: Callable[[Request], float | None] = lambda _request: None
     connect_failures: dict[str, int] = field(default_factory=dict)
-    slots: Slots = field(default_factory=lambda: Slots(UNBOUNDED))  # generations in flight
 
     def stop_provider(self, provider: str, why: str) -> None:
         """Stop every further submission to `provider` for this run (a quota)."""

@@ -26,11 +26,6 @@ class Slot:
             self._semaphore.release()
             self._semaphore = None
 
-    @property
-    def held(self) -> bool:
-        """Whether the slot is still held."""
-        return self._semaphore is not None
-
 
 class Slots:
     """`limit` generation slots, handed out first come, first served."""
@@ -39,7 +34,6 @@ class Slots:
         if limit < 1:
             msg = f"at least one slot is needed, got {limit}"
             raise ValueError(msg)
-        self.limit = limit
         self._semaphore = asyncio.Semaphore(limit)
 
     @asynccontextmanager
@@ -51,6 +45,3 @@ class Slots:
             yield slot
         finally:
             slot.release()
-
-
-UNBOUNDED = 2**31  # for a `Shared` built without a run (lifecycle tests): never waits
