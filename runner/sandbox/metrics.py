@@ -11,7 +11,6 @@ they follow its latency, jitter and concurrency knobs as a real provider's follo
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -19,20 +18,13 @@ from typing import Any
 from aiohttp import web
 
 from runner.catalog import get_model
+from runner.polling import quantile
 from runner.sandbox.state import Generation
 
 PATH = "/models/metrics"
 WINDOW = 300  # seconds, the docs' example window
 PERCENTILES = (50, 75, 90, 99)
 UNIFIED = "/v2/video/generations"
-
-
-def percentile(ordered: list[float], p: float) -> float:
-    """Return the p-th percentile (0..100) of sorted values, interpolating linearly."""
-    position = p / 100 * (len(ordered) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def model_metrics(
@@ -58,7 +50,7 @@ def model_metrics(
         ordered = sorted(durations[alias])
         found = get_model(alias)
         endpoint = found.default_route.endpoint if found is not None else UNIFIED
-        shown = {f"p{p}": round(percentile(ordered, p) * 1000, 1) for p in PERCENTILES}
+        shown = {f"p{p}": round(quantile(ordered, p / 100) * 1000, 1) for p in PERCENTILES}
         models.append({"alias": alias, "endpoint": endpoint, "metrics": {"duration_ms": shown}})
     moment = datetime.fromtimestamp(wall, UTC)
     generated = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

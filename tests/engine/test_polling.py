@@ -19,6 +19,8 @@ def test_quantile_interpolates() -> None:
     assert quantile([10.0, 20.0, 30.0], 0.5) == 20.0
     assert quantile([10.0, 20.0], 0.25) == 12.5
     assert quantile([7.0], 0.9) == 7.0
+    assert quantile([1.0, 2.0, 3.0, 4.0, 5.0], 50 / 100) == 3.0  # the sandbox's p50
+    assert quantile([1.0, 3.0], 75 / 100) == 2.5
 
 
 def test_cold_start_backs_off_from_floor() -> None:

@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 from runner.sandbox import RunningSandbox
 from runner.sandbox.config import FaultSpec
-from runner.sandbox.metrics import percentile
 from tests.sandbox.conftest import Client, body
 
 Make = Callable[..., tuple[RunningSandbox, Client]]
@@ -58,8 +57,3 @@ def test_failed_generations_are_not_measured(make_sandbox: Make) -> None:
     assert client.wait(created.json()["id"])["status"] == "error"
     assert metrics(client)["models"] == []
 
-
-def test_percentile_interpolates() -> None:
-    """Percentiles interpolate between sorted values, as the scheduler's quantiles do."""
-    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0
-    assert percentile([1.0, 3.0], 75) == 2.5
