@@ -85,7 +85,8 @@ class VirtualClock:
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = 0
         self._driver: asyncio.Task[None] | None = None
-        self._jobs: list[concurrent.futures.Future[Any]] = []
+        self._jobs: list[asyncio.Future[Any]] = []
+        self._handed = 0  # jobs handed to threads so far
         self.slept: list[float] = []
 
     def monotonic(self) -> float:
@@ -98,14 +99,21 @@ class VirtualClock:
         """Run `coro` in a fresh loop whose thread jobs this clock can see."""
         clock = self
 
-        class Counting(concurrent.futures.ThreadPoolExecutor):
-            def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-                job = super().submit(fn, *args, **kwargs)
+        async def main() -> T:
+            loop = asyncio.get_running_loop()
+            loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(max_workers=4))
+            hand_off = loop.run_in_executor
+
+            def counted(executor: Any, fn: Any, *args: Any) -> asyncio.Future[Any]:
+                # The loop's side of the job: done only once the loop has taken the
+                # thread's result. The thread's own future is done a moment earlier,
+                # before it hands the result over, and time must not jump in between.
+                job = hand_off(executor, fn, *args)
                 clock._jobs.append(job)
+                clock._handed += 1
                 return job
 
-        async def main() -> T:
-            asyncio.get_running_loop().set_default_executor(Counting(max_workers=4))
+            loop.run_in_executor = counted  # type: ignore[method-assign,assignment]
             return await coro
 
         return asyncio.run(main())
@@ -127,9 +135,12 @@ class VirtualClock:
             if self._jobs:
                 await asyncio.sleep(0.0005)
                 continue
+            handed = self._handed
             for _ in range(50):  # flush callbacks: thread results, then the tasks they wake
                 await asyncio.sleep(0)
-            if not any(not job.done() for job in self._jobs):
+            # A job handed over during the flush may be done already, and the task it
+            # wakes not yet run: flush again rather than let time jump past that task.
+            if self._handed == handed and not any(not job.done() for job in self._jobs):
                 return
 
     async def _drive(self) -> None:
