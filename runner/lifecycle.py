@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import av
 import httpx
 
 from runner.api import (
@@ -674,6 +673,8 @@ def _probe_and_poster(video: Path) -> tuple[VideoFacts, bytes | None]:
 
     Raises `NotAVideo`; a frame swscale refuses only costs the poster (None).
     """
+    import av  # loaded with the first video, as in runner.probe
+
     facts, frame = probe_frame(video, POSTER_AT)
     try:
         return facts, poster_jpeg(frame)

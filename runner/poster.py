@@ -20,13 +20,16 @@ import hashlib
 import io
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
-from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 from runner.durable import storage_error, write_atomic
 from runner.probe import NotAVideo, probe_frame
+
+if TYPE_CHECKING:
+    import av
+    from av.video.reformatter import VideoReformatter
 
 POSTER_DIR = ".posters"  # hidden, so it never collides with an output path template
 POSTER_WIDTH = 480  # px: sharp in a grid cell, ~20-40 KB per JPEG
@@ -127,6 +130,8 @@ def _reformatter() -> VideoReformatter:
     """Return this thread's reformatter (one is not safe to share between threads)."""
     formatter: VideoReformatter | None = getattr(_local, "reformatter", None)
     if formatter is None:
+        from av.video.reformatter import VideoReformatter  # with the first video (probe)
+
         formatter = _local.reformatter = VideoReformatter()
     return formatter
 

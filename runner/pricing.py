@@ -37,6 +37,7 @@ from runner.errors import RunnerError, UsageError
 from runner.providers import get_provider
 from runner.request import Request
 from runner.schemas import schemas_dir
+from runner.transport import tls_context
 
 CATALOG_PATH = "/v1/models?include=pricing"
 PRICES_ENV = "RUNNER_PRICES"  # unset: live; "offline"; or a catalog JSON file
@@ -164,7 +165,9 @@ async def fetch_prices_async(
     """`fetch_prices` for the run's event loop (and its API transport, in tests)."""
     ask = _Ask(base_url, folder or cache_dir(), wall)
     try:
-        async with httpx.AsyncClient(timeout=TIMEOUT, transport=transport) as client:
+        async with httpx.AsyncClient(
+            timeout=TIMEOUT, transport=transport, verify=tls_context()
+        ) as client:
             response = await client.get(ask.url, headers=ask.headers)
     except httpx.HTTPError as exc:
         return ask.fallback(f"offline: {type(exc).__name__}")

@@ -17,7 +17,6 @@ polled near its expected completion instead of by back-off. Two sources, both op
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,6 +30,7 @@ from runner.errors import StorageError
 from runner.layout import timings_of
 from runner.manifest import RequestState
 from runner.providers import get_provider
+from runner.transport import tls_context
 
 METRICS_PATH = "/models/metrics"
 TIMEOUT = 2.0  # seconds for the metrics request: a prior is not worth a slow start
@@ -79,14 +79,11 @@ async def published(
         return {}
     params = {"aliases": wanted}  # repeated, as documented: ?aliases=a&aliases=b
     try:
-        options: dict[str, Any] = {"base_url": base_url, "timeout": TIMEOUT}
-        if transport is not None:  # given a transport, httpx loads no CA bundle
-            made = httpx.AsyncClient(transport=transport, **options)
-        else:
-            # Built in a worker thread: loading the CA bundle takes 0.1-0.5 s of CPU, which
-            # on the event loop would hold back the run's first POSTs (already "submitting").
-            made = await asyncio.to_thread(httpx.AsyncClient, **options)
-        async with made as client:
+        # The run's shared TLS context: loading a CA bundle here, on the event loop,
+        # would hold back the first POSTs (runner.transport.tls_context).
+        async with httpx.AsyncClient(
+            base_url=base_url, timeout=TIMEOUT, transport=transport, verify=tls_context()
+        ) as client:
             response = await client.get(METRICS_PATH, params=params)
         if response.status_code != 200:
             return {}

@@ -17,11 +17,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
-
-import av
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import RunnerError
+
+if TYPE_CHECKING:
+    import av
 
 
 class NotAVideo(RunnerError):
@@ -53,6 +54,8 @@ def probe_frame(path: Path, seconds: float) -> tuple[VideoFacts, av.VideoFrame]:
     Raises `NotAVideo` unless the first frame decodes; a decoding error after it ends
     the search at the last good frame (the file is a video, the poster an earlier frame).
     """
+    import av  # here, not at the top: FFmpeg's ~0.1 s import waits for the first video
+
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -93,5 +96,5 @@ def _duration(container: Any, stream: Any) -> float:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
-        return float(container.duration) / av.time_base
+        return float(container.duration) / 1_000_000  # av.time_base: FFmpeg's microseconds
     return 0.0

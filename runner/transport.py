@@ -35,8 +35,10 @@ before the socket exists. That keeps each shard a plain `httpx.AsyncHTTPTranspor
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import math
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -46,6 +48,16 @@ SHARD_SIZE = 8  # connections per pool: small enough that a scan of it is cheap
 OPENING = 4  # connections per server opened and not yet answered: below a backlog of 5
 
 Trace = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """Return the one TLS context (httpx's: certifi's CAs) every client of the run shares.
+
+    Loading the CA bundle costs 20-50 ms of CPU each time, and a run opens up to four
+    clients (the API, downloads, prices, metrics) before its first POST.
+    """
+    return httpx.create_ssl_context()
 # httpcore's documented trace events around opening a connection (TCP, or --uds).
 _CONNECTS = frozenset({"connection.connect_tcp.started", "connection.connect_unix_socket.started"})
 _CONNECT_FAILS = frozenset(
@@ -101,9 +113,9 @@ class PooledTransport(httpx.AsyncBaseTransport):
             max_keepalive_connections=each if keepalive is None else math.ceil(keepalive / count),
             keepalive_expiry=limits.keepalive_expiry,
         )
-        tls = httpx.create_ssl_context()  # one for all pools: each costs ~20 ms to load
         self.shards = tuple(
-            httpx.AsyncHTTPTransport(verify=tls, limits=shard_limits) for _ in range(count)
+            httpx.AsyncHTTPTransport(verify=tls_context(), limits=shard_limits)
+            for _ in range(count)
         )
         self._turn = itertools.cycle(self.shards)
         self.opening = opening
