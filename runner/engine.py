@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import os
 import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -563,7 +563,8 @@ async def _run_work(
             fetch = (asyncio.create_task(_published(shared, wanted, endpoints, transports))
                      if options.priors else None)
             try:
-                await Workers(shared, work, reports, counter).run(queue, options.concurrency)
+                async with _writing_off_loop(work):
+                    await Workers(shared, work, reports, counter).run(queue, options.concurrency)
                 if options.priors:
                     priors.write_history(options.output_dir, _learned(work, queue, shared))
             finally:
@@ -575,6 +576,19 @@ async def _run_work(
     finally:
         reporter.stop()
     return [reports[i] for i in range(len(work)) if i in reports], unstored
+
+
+@contextlib.asynccontextmanager
+async def _writing_off_loop(work: Sequence[Work]) -> AsyncIterator[None]:
+    """Let the workers' manifest and lock-file writes happen in threads (runner.manifest
+    `off_loop`): an fsync on the event loop would hold up every poll and POST."""
+    runs = {id(item.spec): item.spec for item in work}.values()
+    async with contextlib.AsyncExitStack() as stack:
+        for spec_run in runs:
+            if spec_run.lock is not None:
+                stack.enter_context(spec_run.lock.in_background())
+            await stack.enter_async_context(spec_run.manifest.off_loop())
+        yield
 
 
 def _remembered(

@@ -215,7 +215,7 @@ async def submit(
             shared.notify(refused)
         return Result(Outcome.NOT_RUN, refused)
     if forget is not None and rid in spec.manifest.state:
-        spec.manifest.record_forgotten(rid, forget)
+        await spec.manifest.record_forgotten(rid, forget)
     try:
         outcome = await _submit(shared, spec, request)
     finally:
@@ -262,15 +262,14 @@ async def _submit(shared: Shared, spec: SpecRun, request: Request) -> str | Resu
                 return Result(Outcome.NOT_RUN, str(shared.abort))
             state = manifest.state.get(rid)
             client_id = client_request_id(rid, (state.attempts if state is not None else 0) + 1)
-            manifest.record_submitting(
-                request, spec.image_refs(request), client_request_id=client_id
-            )
             try:
                 outcome: Created | CallFailed = await _post(
-                    shared, client, request.endpoint, body, client_id
+                    shared, spec, request, client, body, client_id
                 )
             except AuthError:
-                manifest.record_forgotten(rid, "refused by the API (401/403): nothing was created")
+                await manifest.record_forgotten(
+                    rid, "refused by the API (401/403): nothing was created"
+                )
                 raise
             except CallFailed as exc:
                 outcome = exc
@@ -282,14 +281,14 @@ async def _submit(shared: Shared, spec: SpecRun, request: Request) -> str | Resu
             created = outcome
         except Retryable as exc:
             if exc.unreachable and shared.cannot_connect(request.provider, exc.message):
-                manifest.record_forgotten(rid, f"not sent: {exc.message}")
+                await manifest.record_forgotten(rid, f"not sent: {exc.message}")
                 return Result(Outcome.NOT_RUN, shared.stopped[request.provider])
             decision = shared.policy.decide(attempt, exc.retry_after, shared.rng)
             if isinstance(decision, GiveUp):
                 reason = f"not accepted after {decision.attempts} attempts: {exc.message}"
-                manifest.record_failed(rid, reason, stage="submit", retryable=True)
+                await manifest.record_failed(rid, reason, stage="submit", retryable=True)
                 return Result(Outcome.FAILED, reason)
-            manifest.record_forgotten(rid, f"not accepted, nothing created: {exc.message}")
+            await manifest.record_forgotten(rid, f"not accepted, nothing created: {exc.message}")
             if isinstance(decision, Quota):
                 why = (
                     f"{request.provider} asks to wait {format_duration(decision.seconds)} "
@@ -304,18 +303,18 @@ async def _submit(shared: Shared, spec: SpecRun, request: Request) -> str | Resu
             attempt += 1
             continue
         except OutcomeUnknown as exc:
-            manifest.record_unknown(rid, exc.message)
+            await manifest.record_unknown(rid, exc.message)
             if request.provider in shared.ledgers:
                 return await reconcile(shared, spec, request)
             return Result(Outcome.UNKNOWN, exc.message)
         except Rejected as exc:
             reason = f"rejected by {request.provider}: {exc.message}"
-            manifest.record_failed(rid, reason, stage="submit", retryable=False)
+            await manifest.record_failed(rid, reason, stage="submit", retryable=False)
             return Result(Outcome.FAILED, reason)
         generation_id = created.generation_id
         try:
             cost = cost_of(created.usd, created.credits)
-            manifest.record_submitted(rid, generation_id, cost=cost)
+            await manifest.record_submitted(rid, generation_id, cost=cost)
         except StorageError as exc:
             # The generation exists and is paid for; only this run knows its id now. Say
             # it, so the user can find the video on the provider's side.
@@ -329,14 +328,27 @@ async def _submit(shared: Shared, spec: SpecRun, request: Request) -> str | Resu
 
 
 async def _post(
-    shared: Shared, client: ApiClient, endpoint: str, body: Mapping[str, object], client_id: str
+    shared: Shared,
+    spec: SpecRun,
+    request: Request,
+    client: ApiClient,
+    body: Mapping[str, object],
+    client_id: str,
 ) -> Created:
-    """Send one create; while it is out, a run-wide abort lets it hear back first."""
+    """Record the intent, then send the create.
+
+    From the intent on, a run-wide abort lets the POST go out and hear back: awaiting the
+    intent's write is a moment an abort could otherwise cut in, leaving a request that
+    was announced but never sent, which looks unknown (maybe paid) to every later run.
+    """
     task = asyncio.current_task()
     assert task is not None  # always called from a worker task
     shared.posting.add(task)
     try:
-        return await client.create(endpoint, body, client_request_id=client_id)
+        await spec.manifest.record_submitting(
+            request, spec.image_refs(request), client_request_id=client_id
+        )
+        return await client.create(request.endpoint, body, client_request_id=client_id)
     finally:
         shared.posting.discard(task)
 
@@ -370,7 +382,7 @@ async def reconcile(
         age = shared.clock.wall() - since
         if row is not None:
             cost = cost_of(row.usd, row.credits)
-            manifest.record_submitted(
+            await manifest.record_submitted(
                 rid, row.inference_id, cost=cost, evidence=evidence.to_dict(),
                 submitted_at=format_ts(since),
             )
@@ -380,7 +392,7 @@ async def reconcile(
             )
         if age >= HORIZON:
             hours = HORIZON / 3600
-            manifest.record_forgotten(
+            await manifest.record_forgotten(
                 rid,
                 f"absent from {request.provider}'s usage logs {hours:g} h after its POST: "
                 "the request never arrived, so nothing was made or billed",
@@ -493,10 +505,10 @@ async def collect(
                     f"answer 404: {exc.message}); it was paid for — `runner run "
                     f"--regenerate-lost` pays for a new one"
                 )
-                manifest.record_lost(rid, reason)
+                await manifest.record_lost(rid, reason)
                 return Result(Outcome.LOST, reason)
             reason = f"polling generation {generation_id} failed: {exc.message}"
-            manifest.record_failed(rid, reason, stage="generate", retryable=True)
+            await manifest.record_failed(rid, reason, stage="generate", retryable=True)
             return Result(Outcome.FAILED, reason)
         st.last_seen = generation.raw_status
         if generation.status is GenStatus.RUNNING:
@@ -505,11 +517,11 @@ async def collect(
         if generation.status is GenStatus.FAILED:
             shared.ceilings.refund(spec.display, rid)  # failed generations are not billed
             reason = f"generation {generation.raw_status}: {generation.error or 'no reason given'}"
-            manifest.record_failed(rid, reason, stage="generate", retryable=True)
+            await manifest.record_failed(rid, reason, stage="generate", retryable=True)
             return Result(Outcome.FAILED, reason)
         if not completed:
             completed = True
-            manifest.record_completed(rid)
+            await manifest.record_completed(rid)
             if learn:
                 seen = shared.clock.wall() - submitted_at
                 shared.scheduler.observe(seen, request.model, running_at=st.running_at,
@@ -518,7 +530,7 @@ async def collect(
             st.empty_done += 1
             if st.empty_done > EMPTY_DONE_LIMIT:
                 reason = f"generation {generation.raw_status} but the API named no video URL"
-                manifest.record_failed(rid, reason, stage="download", retryable=True)
+                await manifest.record_failed(rid, reason, stage="download", retryable=True)
                 return Result(Outcome.FAILED, reason)
             continue
         if slot is not None:
@@ -535,9 +547,9 @@ async def collect(
                         f"downloaded ({reason}) — `runner run --regenerate-lost` pays for a "
                         "new one"
                     )
-                    manifest.record_lost(rid, reason)
+                    await manifest.record_lost(rid, reason)
                     return Result(Outcome.LOST, reason)
-                manifest.record_failed(rid, reason, stage="download", retryable=True)
+                await manifest.record_failed(rid, reason, stage="download", retryable=True)
                 return Result(Outcome.FAILED, reason)
             immediate = True  # ask the API for a freshly signed URL right away
 
@@ -560,7 +572,9 @@ async def fetch_video(
         except DownloadError as exc:
             attempt += 1
             if not exc.retryable or attempt >= shared.download_attempts:
-                manifest.record_failed(rid, str(exc), stage="download", retryable=exc.retryable)
+                await manifest.record_failed(
+                    rid, str(exc), stage="download", retryable=exc.retryable
+                )
                 return Result(Outcome.FAILED, str(exc))
             await shared.clock.sleep(shared.policy.backoff(attempt, shared.rng))
     return await _settle(shared, spec, request, result.size, result.sha256, result.seconds, "api")
@@ -584,9 +598,9 @@ async def _settle(
     except NotAVideo as exc:
         dest.unlink(missing_ok=True)  # never leave a non-video where a video belongs
         reason = f"the {'downloaded' if source == 'api' else 'restored'} file is not a video: {exc}"
-        manifest.record_failed(rid, reason, stage="probe", retryable=True)
+        await manifest.record_failed(rid, reason, stage="probe", retryable=True)
         return Result(Outcome.FAILED, reason)
-    manifest.record_downloaded(
+    await manifest.record_downloaded(
         rid,
         output=request.output,
         size=size,
@@ -598,12 +612,9 @@ async def _settle(
     )
     # The sidecar, and the poster the end-of-run gallery shows (made now, while other
     # generations run, not all after the last one: 1,000 added ~4 s to a run's end).
-    # Written here, not in a thread: two small files cost less than the hop there and
-    # back, and the manifest's own fsyncs already happen on the event loop.
+    # In a thread: the sidecar's two fsyncs would hold up every other request's I/O.
     sidecar = sidecar_for(manifest.state[rid])
-    write_sidecar(dest, sidecar)
-    if jpeg is not None:
-        save_poster(jpeg, poster_path(spec.folder, rid))
+    await asyncio.to_thread(_write_beside, dest, sidecar, jpeg, poster_path(spec.folder, rid))
     if spec.store is not None and source != "store":
         await store_video(shared, spec, dest, sha256, render_sidecar(sidecar))
     outcome = Outcome.DONE if source == "api" else Outcome.RESTORED
@@ -666,6 +677,14 @@ def _names(sidecar: Path, rid: str) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(data, dict) and data.get("id") == rid
+
+
+def _write_beside(video: Path, sidecar: Mapping[str, Any], jpeg: bytes | None,
+                  poster: Path) -> None:
+    """Write a video's sidecar and (when there is one) its poster (in a worker thread)."""
+    write_sidecar(video, sidecar)
+    if jpeg is not None:
+        save_poster(jpeg, poster)
 
 
 def _probe_and_poster(video: Path) -> tuple[VideoFacts, bytes | None]:

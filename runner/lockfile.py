@@ -32,11 +32,13 @@ to date from it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NoReturn
@@ -290,6 +292,8 @@ class LockWriter:
         self._mutex = threading.Lock()
         self._dirty = False
         self._last_flush = float("-inf")
+        self._background: ThreadPoolExecutor | None = None  # inside `in_background()`
+        self._queued: Future[None] | None = None  # the rewrite handed to it last
         self._last_cost = 0.0
 
     def put(self, state: RequestState, *, catch_up: bool = False) -> None:
@@ -331,7 +335,29 @@ class LockWriter:
     def maybe_flush(self) -> None:
         """Rewrite the file if changed, unless the last rewrite was too recent to repeat."""
         if self._dirty and self._clock() - self._last_flush >= FLUSH_SHARE * self._last_cost:
-            self.flush()
+            if self._background is None:
+                self.flush()
+                return
+            queued = self._queued
+            if queued is not None and queued.done():
+                queued.result()  # a rewrite that failed stops the run, as one in line would
+            if queued is None or queued.done():
+                self._queued = self._background.submit(self.flush)
+
+    @contextlib.contextmanager
+    def in_background(self) -> Iterator[None]:
+        """Rewrite the file in one worker thread while inside (a run's workers), so its
+        two fsyncs never hold up the event loop; rewrites stay one at a time, in order."""
+        self._background = ThreadPoolExecutor(1, thread_name_prefix="lockfile")
+        try:
+            yield
+        finally:
+            pool, self._background = self._background, None
+            pool.shutdown(wait=True)
+            queued, self._queued = self._queued, None
+        if queued is not None:
+            queued.result()  # on a clean exit only: an error already on its way wins
+        self.flush()  # what came in while the last rewrite was out
 
     def flush(self, *, final: bool = False) -> None:
         """Rewrite the file atomically if its content changed.
