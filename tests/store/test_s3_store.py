@@ -259,6 +259,21 @@ def test_another_error_is_told_in_the_server_s_words_on_one_line_without_the_sec
     )
 
 
+EMPTY = _error_xml("InvalidArgument", "")
+
+
+@pytest.mark.parametrize("body", [EMPTY, EMPTY.replace("<Message></Message>", "")],
+                         ids=["empty", "absent"])
+def test_an_error_without_a_message_says_so(answering: ThreadingHTTPServer, body: str) -> None:
+    """An S3 error with an empty or no message is still told, as "no message"."""
+    answering.answer = (400, body)  # type: ignore[attr-defined]
+    store = _answering_store(answering)
+    assert failure(lambda: store.get_sidecar("a" * 64)) == (
+        f"store s3://bucket/p: cannot read the sidecar of {'a' * 12}…: the server answered "
+        "InvalidArgument: no message — check the store and run again"
+    )
+
+
 def test_an_answer_to_a_head_is_told_by_its_status(answering: ThreadingHTTPServer) -> None:
     """A HEAD's error has no body: the line gives the status and what to check."""
     answering.answer = (400, "")  # type: ignore[attr-defined]
