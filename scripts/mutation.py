@@ -110,7 +110,8 @@ TARGETS = (
     Target(
         "store_s3", "runner/store/s3.py",
         ("tests/store/test_store.py", "tests/store/test_open.py",
-         "tests/store/test_s3_faults.py", "tests/store/test_credentials.py"),
+         "tests/store/test_s3_faults.py", "tests/store/test_credentials.py",
+         "tests/store/test_s3_store.py"),
         functions=("xǁS3Storeǁput", "xǁS3Storeǁget", "xǁS3Storeǁ_upload", "xǁS3Storeǁ_abort",
                    "xǁS3Storeǁ_error", "xǁS3Settingsǁsecrets", "xǁS3Settingsǁendpoint_shown",
                    "x__client_error_words"),

@@ -7,11 +7,13 @@ from __future__ import annotations
 import hashlib
 import socket
 import threading
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from runner.store import StoreError, open_store
 from runner.store import s3 as s3_module
@@ -47,7 +49,8 @@ def pattern(size: int) -> bytes:
 @pytest.fixture
 def store(moto: MotoServer, bucket: str, request: pytest.FixtureRequest) -> S3Store:
     """An S3 store under a prefix of its own in the shared bucket."""
-    made = open_store(f"s3://{bucket}/{request.node.name[:40]}", environ=moto.env())
+    made = open_store(f"s3://{bucket}/{request.node.name[:30]}-{uuid.uuid4().hex[:8]}",
+                      environ=moto.env())
     assert isinstance(made, S3Store)
     return made
 
@@ -168,13 +171,33 @@ def test_a_corrupt_stored_copy_is_told_with_the_object_to_delete(
     assert not (tmp_path / "back.mp4").exists()
 
 
-def test_a_missing_bucket_is_one_exact_line(moto: MotoServer, tmp_path: Path) -> None:
-    """Reading from a bucket that does not exist says which, and what to do."""
+def test_a_missing_bucket_is_one_exact_line_per_operation(
+    moto: MotoServer, tmp_path: Path
+) -> None:
+    """Uploading, downloading or reading a sidecar from a bucket that does not exist says
+    what was being done, which bucket, and what to do."""
     store = open_store("s3://no-such-bucket-words/p", environ=moto.env())
-    assert failure(lambda: store.get_sidecar("a" * 64)) == (
-        f"store s3://no-such-bucket-words/p: cannot read the sidecar of {'a' * 12}…: bucket "
-        "'no-such-bucket-words' does not exist — create it, or fix the bucket in --store"
+    video, sha = make_video(tmp_path, b"a video")
+    head = "store s3://no-such-bucket-words/p: cannot"
+    tail = "bucket 'no-such-bucket-words' does not exist — create it, or fix the bucket in --store"
+    assert failure(lambda: store.get_sidecar(sha)) == \
+        f"{head} read the sidecar of {sha[:12]}…: {tail}"
+    assert failure(lambda: store.put(video, sha, SIDECAR)) == f"{head} upload {video}: {tail}"
+    assert failure(lambda: store.get(sha, tmp_path / "back.mp4")) == \
+        f"{head} download video {sha[:12]}…: {tail}"
+    assert not (tmp_path / "back.mp4").exists()
+
+
+def test_a_video_the_bucket_never_held_is_told_with_what_to_do(
+    store: S3Store, tmp_path: Path
+) -> None:
+    """Downloading a missing video: its digest, and the two ways out; no file appears."""
+    sha = hashlib.sha256(b"never stored").hexdigest()
+    assert failure(lambda: store.get(sha, tmp_path / "back.mp4")) == (
+        f"store {store.url}: video {sha} is not in the store — generate it again, or point "
+        "--store at the store that holds it"
     )
+    assert not (tmp_path / "back.mp4").exists()
 
 
 def test_a_refused_key_is_access_denied_with_what_to_check(
@@ -296,7 +319,9 @@ def closed_port() -> Iterator[int]:
 @pytest.mark.parametrize(
     ("endpoint", "shown"),
     [("http://127.0.0.1:{port}/some/path", "http://127.0.0.1:{port}"),
-     ("http://user:{secret}@127.0.0.1:{port}", "http://127.0.0.1:{port}")],
+     ("http://user:{secret}@127.0.0.1:{port}", "http://127.0.0.1:{port}"),
+     # No port: never reached from a test (the network guard refuses the name).
+     ("https://s3.example.invalid/bucket", "https://s3.example.invalid")],
 )
 def test_an_endpoint_is_shown_by_scheme_host_and_port_only(
     closed_port: int, endpoint: str, shown: str
@@ -321,3 +346,27 @@ def test_without_an_endpoint_the_default_aws_endpoint_is_named() -> None:
         "AWS_REGION": "us-east-1", "AWS_MAX_ATTEMPTS": "1"})
     line = failure(lambda: store.get_sidecar("a" * 64))
     assert ": the default AWS S3 endpoint did not answer (" in line
+
+
+@pytest.mark.parametrize(
+    "abort_error",
+    [ClientError({"Error": {"Code": "NoSuchUpload", "Message": "gone"}}, "AbortMultipartUpload"),
+     EndpointConnectionError(endpoint_url="http://127.0.0.1:1")],
+    ids=["refused", "unreachable"],
+)
+def test_an_abort_that_fails_does_not_hide_why_the_upload_stopped(
+    store: S3Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, abort_error: Exception
+) -> None:
+    """A multipart upload refused for its digest, whose abort then fails too (injected):
+    the user is told the refusal, not the abort's trouble; nothing shows under the key."""
+    video, _ = make_video(tmp_path, pattern(PART + 10))
+    claimed = hashlib.sha256(b"what the manifest said").hexdigest()
+    client = store._client()
+
+    def failing_abort(**kwargs: object) -> None:
+        raise abort_error
+
+    monkeypatch.setattr(client, "abort_multipart_upload", failing_abort)
+    assert "do not hash to" in failure(lambda: store.put(video, claimed, SIDECAR))
+    monkeypatch.undo()
+    assert not store.has(claimed)
