@@ -317,6 +317,7 @@ def test_a_disk_that_fails_to_sync_is_one_line_and_the_object_is_not_in_place(
     the video is not put under its name half-synced."""
     store = open_store(str(tmp_path / "store"))
     video, sha = make_video(tmp_path, b"a video")
+    (tmp_path / "store" / "videos" / sha[:2]).mkdir(parents=True)  # no folder left to make
 
     def failing_fsync(fd: int) -> None:
         raise OSError(errno.EIO, os.strerror(errno.EIO))
