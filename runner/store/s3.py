@@ -419,7 +419,8 @@ def _client_error_words(exc: ClientError, bucket: str) -> tuple[str, str]:
             f"the server answered HTTP {code} and gave no reason",
             "check the AWS credentials, session token and region, then run again",
         )
-    message = str(exc.response.get("Error", {}).get("Message", "")) or "no message"
+    # botocore gives an empty <Message></Message> as None, which must not read "None".
+    message = str(exc.response.get("Error", {}).get("Message") or "") or "no message"
     return f"the server answered {code}: {message}", "check the store and run again"
 
 
