@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import resource
@@ -356,3 +357,30 @@ def test_a_manifest_that_cannot_be_read_or_made_is_one_storage_error(tmp_path: P
     assert str(info.value) == (
         f"cannot write {dangling / MANIFEST_NAME}: No such file or directory — check the "
         "output folder and run again; finished records are kept")
+
+
+def test_a_failed_write_whose_cut_back_fails_too_is_still_the_one_storage_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk refuses the append and then the truncation back: the user reads the
+    append's storage-error line (not a raw OSError from the cleanup); the records that
+    were durable before stay readable."""
+    folder = tmp_path / "out"
+    with Manifest.open(folder) as manifest:
+        manifest.record_submitting(make_request(1))
+        real_write = os.write
+
+        def refuse(fd: int, data: Any) -> int:
+            raise OSError(errno.EIO, "Input/output error")
+
+        def cannot_cut(fd: int, length: int) -> None:
+            raise OSError(errno.EROFS, "Read-only file system")
+
+        monkeypatch.setattr(os, "write", refuse)
+        monkeypatch.setattr(os, "ftruncate", cannot_cut)
+        with pytest.raises(StorageError) as caught:
+            manifest.record_submitting(make_request(2))
+        monkeypatch.setattr(os, "write", real_write)
+    assert str(caught.value).startswith(f"cannot write {folder / MANIFEST_NAME}")
+    assert "Input/output error — check the output folder" in str(caught.value)
+    assert set(read_state(folder)) == {make_request(1).id}
