@@ -67,9 +67,10 @@ TARGETS = (
         "lifecycle", "runner/lifecycle.py",
         ("tests/engine/test_engine_mocked.py", "tests/engine/test_submit_decisions.py",
          "tests/engine/test_submit_settlement.py", "tests/engine/test_retry.py",
-         "tests/engine/test_reconcile.py", "tests/engine/test_lifecycle_steps.py"),
-        functions=("x_submit", "x__submit", "x_reconcile", "x_replace_paid", "x_cost_of",
-                   "xǁSharedǁcannot_connect", "xǁSharedǁstop_provider"),
+         "tests/engine/test_reconcile.py", "tests/engine/test_lifecycle_steps.py",
+         "tests/engine/test_durable_order.py"),
+        functions=("x_submit", "x__submit", "x__post", "x_reconcile", "x_replace_paid",
+                   "x_cost_of", "xǁSharedǁcannot_connect", "xǁSharedǁstop_provider"),
         why="submission and retry decisions (where a payment is made, doubled or lost); "
             "polling, download and restore are covered by their own modules' targets",
     ),
