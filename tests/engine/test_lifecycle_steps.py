@@ -186,6 +186,19 @@ def test_a_request_waiting_out_a_pause_is_not_sent_once_the_run_aborts(tmp_path:
     clock.run(scenario())
 
 
+async def _queued_for_a_sending_slot(
+    run: Run, clock: VirtualClock, seconds: float
+) -> tuple[Any, asyncio.Task[str | Result]]:
+    """Take every sending slot of the provider, start a submission (which queues for
+    one), and let `seconds` pass; return the slots and the queued submission."""
+    slots = run.shared.sending("aimlapi")
+    for _ in range(OPENING):
+        await slots.acquire()
+    queued = asyncio.create_task(submit(run.shared, run.spec, run.requests[0]))
+    await clock.sleep(seconds)
+    return slots, queued
+
+
 @pytest.mark.parametrize("stop", ["provider", "abort"])
 def test_a_request_queued_for_a_sending_slot_is_not_sent_once_stopped(
     stop: str, tmp_path: Path
@@ -198,11 +211,7 @@ def test_a_request_queued_for_a_sending_slot_is_not_sent_once_stopped(
     async def scenario() -> None:
         provider = Provider(clock)
         async with running(tmp_path, provider) as run:
-            slots = run.shared.sending("aimlapi")
-            for _ in range(OPENING):
-                await slots.acquire()
-            queued = asyncio.create_task(submit(run.shared, run.spec, run.requests[0]))
-            await clock.sleep(1.0)
+            slots, queued = await _queued_for_a_sending_slot(run, clock, 1.0)
             assert provider.posts == []  # queued behind the slots, not sent
             if stop == "provider":
                 why = "aimlapi asks to wait 1h00m (HTTP 429: daily limit): a quota"
@@ -227,11 +236,7 @@ def test_a_request_waits_for_a_sending_slot_of_its_provider(tmp_path: Path) -> N
     async def scenario() -> None:
         provider = Provider(clock)
         async with running(tmp_path, provider) as run:
-            slots = run.shared.sending("aimlapi")
-            for _ in range(OPENING):
-                await slots.acquire()
-            queued = asyncio.create_task(submit(run.shared, run.spec, run.requests[0]))
-            await clock.sleep(7.0)
+            slots, queued = await _queued_for_a_sending_slot(run, clock, 7.0)
             assert provider.posts == []
             slots.release()
             assert await queued == "gen-1"

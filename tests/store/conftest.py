@@ -5,6 +5,7 @@ the same tests run against a local folder and a bucket.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import socket
@@ -16,8 +17,24 @@ from typing import Any
 
 import pytest
 
-from runner.store import Store, open_store
+from runner.store import Store, StoreError, open_store
 from tests.store.moto_server import MotoServer
+
+
+def make_video(folder: Path, data: bytes, name: str = "clip.mp4") -> tuple[Path, str]:
+    """Write `data` as a video file; return it and its sha256."""
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path, hashlib.sha256(data).hexdigest()
+
+
+def failure(call: object) -> str:
+    """Return the StoreError line `call()` raises."""
+    assert callable(call)
+    with pytest.raises(StoreError) as caught:
+        call()
+    return str(caught.value)
 
 
 def _is_loopback(address: Any) -> bool:

@@ -20,25 +20,10 @@ import pytest
 from runner.errors import StorageError, UsageError
 from runner.store import LocalStore, StoreError, open_store
 from runner.store.base import sidecar_key, video_key
+from tests.store.conftest import failure, make_video
 
 SIDECAR = b'{"id": "3f2a"}\n'
 SETTLED = " — check that the store folder exists, is mounted and is readable"
-
-
-def make_video(folder: Path, data: bytes, name: str = "clip.mp4") -> tuple[Path, str]:
-    """Write `data` as a video file; return it and its sha256."""
-    path = folder / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path, hashlib.sha256(data).hexdigest()
-
-
-def failure(call: object) -> str:
-    """Return the StoreError line `call()` raises."""
-    assert callable(call)
-    with pytest.raises(StoreError) as caught:
-        call()
-    return str(caught.value)
 
 
 @contextmanager

@@ -15,29 +15,15 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from runner.store import StoreError, open_store
+from runner.store import open_store
 from runner.store import s3 as s3_module
 from runner.store.base import sidecar_key, video_key
 from runner.store.s3 import PART, S3Store
+from tests.store.conftest import failure, make_video
 from tests.store.moto_server import MotoServer
 
 SIDECAR = b'{"id": "3f2a"}\n'
 SECRET = "canary-secret-0f3c"
-
-
-def make_video(folder: Path, data: bytes, name: str = "clip.mp4") -> tuple[Path, str]:
-    """Write `data` as a video file; return it and its sha256."""
-    path = folder / name
-    path.write_bytes(data)
-    return path, hashlib.sha256(data).hexdigest()
-
-
-def failure(call: object) -> str:
-    """Return the StoreError line `call()` raises."""
-    assert callable(call)
-    with pytest.raises(StoreError) as caught:
-        call()
-    return str(caught.value)
 
 
 def pattern(size: int) -> bytes:
