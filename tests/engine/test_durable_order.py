@@ -18,8 +18,11 @@ from typing import Any
 import httpx
 import pytest
 
+from runner.clock import VirtualClock
+from runner.errors import AuthError
+
 from .conftest import FakeSpec, folder_of
-from .test_engine_mocked import ScriptedApi, _run
+from .test_engine_mocked import ScriptedApi, _error, _run
 
 
 def _on_disk(path: Path) -> list[dict[str, Any]]:
@@ -78,3 +81,32 @@ def test_every_post_finds_its_intent_and_every_poll_its_id_already_on_disk(
     # Opening the folder (before the workers) fsyncs in line; the workers' writes do not.
     workers_fsyncs = [fd for fd in fsyncs_on_loop if fd > 2]
     assert len(workers_fsyncs) <= 3, f"{len(workers_fsyncs)} fsyncs on the event loop"
+
+
+def test_a_request_that_heard_back_is_stopped_by_a_later_abort(
+    spec_factory: Callable[..., FakeSpec], tmp_path: Path
+) -> None:
+    """The abort's shelter ends with the POST's answer: a request already polling when
+    another request's POST is refused (401) stops at once, and the run ends, rather than
+    polling on until its video is done."""
+    clock = VirtualClock()
+    scripted = ScriptedApi(statuses=["queued"] * 30 + ["completed"])
+    aborted_at: list[float] = []
+    polls_after: list[str] = []
+
+    async def api(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and scripted.created >= 1:  # the second request's
+            await clock.sleep(12)
+            aborted_at.append(clock.monotonic())
+            return _error(401, "invalid key")
+        if request.method == "GET" and aborted_at:
+            polls_after.append(request.url.params["generation_id"])
+        return scripted.api(request)
+
+    spec = spec_factory([1, 2], provider="aimlapi")
+    with pytest.raises(AuthError):
+        # MockTransport awaits an async handler: the second POST is answered 12 s later.
+        _run(scripted, spec, tmp_path, clock, api=api, concurrency=2)  # type: ignore[arg-type]
+    assert scripted.created == 1 and len(aborted_at) == 1
+    assert scripted.polls["gen-1"] >= 1  # it was polling when the abort came
+    assert polls_after == []
