@@ -635,12 +635,12 @@ class Manifest:
 
     def _flush(self) -> None:
         """Write the buffered records as one write, fsync, then fold them into `.state`."""
-        with self._mutex:
+        with self._mutex:  # held from write to fold: the state follows the file's order
             records, self._buffer = self._buffer, []
             if not records:
                 return
-            data = self._write(records)
-        self._applied(records, data)
+            changed = self._fold(records, self._write(records))
+        self._notify(changed)
 
     def _write(self, records: list[dict[str, Any]]) -> bytes:
         """Append `records` as one write and fsync them; on failure leave only what was
@@ -662,19 +662,21 @@ class Manifest:
             raise storage_error(exc, self.path) from exc
         return data
 
-    def _applied(self, records: list[dict[str, Any]], data: bytes) -> None:
-        """Fold durable records into `.state` and tell the observers what changed."""
-        with self._mutex:
-            self._size += len(data)
-            self._lines += len(records)
-            for record in records:
-                fold(self._fields, record)
-            changed = {record["id"] for record in records}
-            for rid in changed:
-                if rid in self._fields:
-                    self._states[rid] = freeze(self._fields[rid])
-                else:
-                    self._states.pop(rid, None)
+    def _fold(self, records: list[dict[str, Any]], data: bytes) -> set[str]:
+        """Fold records just made durable into `.state` (under `_mutex`); return their ids."""
+        self._size += len(data)
+        self._lines += len(records)
+        for record in records:
+            fold(self._fields, record)
+        changed = {record["id"] for record in records}
+        for rid in changed:
+            if rid in self._fields:
+                self._states[rid] = freeze(self._fields[rid])
+            else:
+                self._states.pop(rid, None)
+        return changed
+
+    def _notify(self, changed: set[str]) -> None:
         for observer in self._observers:  # outside the mutex: an observer may write files
             observer(changed)
 
@@ -722,7 +724,9 @@ class Manifest:
                 upto = self._appended
             if records:
                 data = await asyncio.to_thread(self._write, records)
-                self._applied(records, data)
+                with self._mutex:
+                    changed = self._fold(records, data)
+                self._notify(changed)
             self._durable = upto
         finally:
             self._writing = None
