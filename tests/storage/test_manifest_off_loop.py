@@ -83,6 +83,26 @@ def test_a_record_is_in_the_file_once_awaited_and_not_written_by_the_call(
     asyncio.run(scenario())
 
 
+def test_observers_hear_of_each_write_made_off_the_loop_with_its_ids(tmp_path: Path) -> None:
+    """The lock file follows the manifest through its observers: a write made off the
+    loop tells them which requests it changed, once the records are in `.state`."""
+    folder = tmp_path / "out"
+    first, second = _requests(tmp_path, 2)
+    heard: list[tuple[set[str], set[str]]] = []
+    with Manifest.open(folder) as manifest:
+        manifest.observe(lambda ids: heard.append((set(ids), set(manifest.state))))
+
+        async def scenario() -> None:
+            async with manifest.off_loop():
+                await asyncio.gather(manifest.record_submitting(first),
+                                     manifest.record_submitting(second))
+                await manifest.record_submitted(first.id, "gen-1")
+
+        asyncio.run(scenario())
+    assert heard == [({first.id, second.id}, {first.id, second.id}),
+                     ({first.id}, {first.id, second.id})]
+
+
 def test_records_of_tasks_waiting_together_share_one_write_and_one_fsync(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
