@@ -96,5 +96,7 @@ def _duration(container: Any, stream: Any) -> float:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
-        return float(container.duration) / 1_000_000  # av.time_base: FFmpeg's microseconds
+        import av  # loaded already: the container is open
+
+        return float(container.duration) / av.time_base
     return 0.0
