@@ -1,37 +1,32 @@
-"""One JSON value per line, encoded the way `json.dumps(value, ensure_ascii=False)` does.
+"""One JSON value per line, compact, for the request lines of `runner plan --json`.
 
-`json.dumps` builds a new C encoder for every call, which is a third of the cost of a
-short line; a plan of 100,000 requests writes 100,000 of them. `line_encoder()` builds
-the encoder once and gives the very same text.
+A plan of 100,000 requests writes 100,000 lines (75 MB); the standard encoder spends
+about 20 µs on each, orjson a fifth of that. orjson writes compact JSON (no spaces after
+`,` and `:`) and refuses what it cannot represent exactly (integers beyond 64 bits); those
+values take the standard encoder with the same separators, so every line reads alike.
 """
 
 from __future__ import annotations
 
 import json
-import json.encoder
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 
-def _refuse(value: Any) -> Any:
-    msg = f"Object of type {type(value).__name__} is not JSON serializable"
-    raise TypeError(msg)
+
+def _standard(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def line_encoder() -> Callable[[Any], str]:
-    """Return a function giving `json.dumps(value, ensure_ascii=False)`, built once."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # a Python without the C accelerator: the plain call is as fast
-        return lambda value: json.dumps(value, ensure_ascii=False)
-    encode = make(
-        None,  # no circular-reference check: plans and records are trees
-        _refuse,
-        json.encoder.encode_basestring,  # ensure_ascii=False
-        None,  # no indent
-        ": ",
-        ", ",
-        False,  # sort_keys
-        False,  # skipkeys
-        True,  # allow_nan, as json.dumps
-    )
-    return lambda value: "".join(encode(value, 0))
+    """Return a function giving one value as a line of compact JSON (UTF-8 text)."""
+    dumps = orjson.dumps
+
+    def encode(value: Any) -> str:
+        try:
+            return dumps(value).decode("utf-8")
+        except orjson.JSONEncodeError:
+            return _standard(value)
+
+    return encode

@@ -132,9 +132,11 @@ def output_clashes(outputs: Sequence[str]) -> dict[int, str]:
     files: dict[str, str] = {}
     folders: dict[str, str] = {}
     folded: dict[str, str] = {}  # a folder prefix as written -> folded
-    for output in outputs:
-        files.setdefault(fold(output), output)
-        files.setdefault(fold(_with_suffix(output, SIDECAR_SUFFIX)), output)
+    # Each output's file names as folded: the video's and its sidecar's.
+    names = [(fold(output), fold(_with_suffix(output, SIDECAR_SUFFIX))) for output in outputs]
+    for output, (video, sidecar) in zip(outputs, names, strict=True):
+        files.setdefault(video, output)
+        files.setdefault(sidecar, output)
         end = output.find("/")
         while end != -1:
             prefix = output[:end]
@@ -158,9 +160,9 @@ def output_clashes(outputs: Sequence[str]) -> dict[int, str]:
         elif PART_SUFFIX in output and any(_PART.fullmatch(part) for part in parts):
             clashes[index] = "is named like one of the runner's temporary .part files — rename it"
         else:
-            for path, what in ((output, "is"), (_with_suffix(output, SIDECAR_SUFFIX),
-                                                "has a sidecar that is")):
-                other = folders.get(fold(path)) if folders else None
+            video, sidecar = names[index]
+            for path, what in ((video, "is"), (sidecar, "has a sidecar that is")):
+                other = folders.get(path) if folders else None
                 if other is not None:
                     clashes[index] = f"{what} also a folder of {other!r} — rename one of them"
                     break

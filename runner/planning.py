@@ -11,6 +11,7 @@ Also `select()`, the `--only KEY=VALUE` filter the engine uses too.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -199,7 +200,18 @@ class PlanEntry:
 def video_seconds(payload: Mapping[str, Any], model: str | None) -> float | None:
     """Return the seconds of video a body asks for (the model's default when it names
     none), or None when neither the body nor the model's docs say."""
-    seconds = seconds_of(payload.get("duration"))
+    duration = payload.get("duration")
+    try:
+        # A plan's totals ask this three times per request of a sweep with a handful of
+        # distinct durations: each (duration, model) is worked out once.
+        return _video_seconds(duration, model)
+    except TypeError:  # a duration the cache cannot hold (a list): worked out each time
+        return _video_seconds.__wrapped__(duration, model)
+
+
+@functools.lru_cache(maxsize=1024, typed=True)  # typed: True, 1 and 1.0 are kept apart
+def _video_seconds(duration: Any, model: str | None) -> float | None:
+    seconds = seconds_of(duration)
     if seconds is None and model is not None:
         found = get_model(model)
         seconds = found.expected_duration if found is not None else None
@@ -282,8 +294,8 @@ class Plan:
         """Yield `to_json()` as text in pieces, one request per line (`extra` keys in
         the head, as a saved plan has them).
 
-        Streaming keeps a 100,000-request plan from becoming one huge string, and the
-        C JSON encoder (no indent) keeps it fast.
+        Streaming keeps a 100,000-request plan from becoming one huge string, and
+        `runner.jsonlines` (orjson, compact lines) keeps it fast.
         """
         head = json.dumps(self.summary(extra), indent=2, ensure_ascii=False)
         yield head[:-2] + ',\n  "requests": ['
