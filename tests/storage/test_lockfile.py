@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import locale
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -481,3 +483,31 @@ def test_an_unreadable_gitattributes_is_left_alone(tmp_path: Path) -> None:
     (tmp_path / ".gitattributes").mkdir()
     ensure_union_merge(tmp_path)
     assert (tmp_path / ".gitattributes").is_dir()
+
+
+@pytest.fixture
+def ascii_locale() -> Iterator[None]:
+    """The process's character type locale set to C (ASCII), as on a machine without a
+    UTF-8 locale; restored afterwards."""
+    before = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    try:
+        yield
+    finally:
+        locale.setlocale(locale.LC_CTYPE, before)
+
+
+@pytest.mark.usefixtures("ascii_locale")
+def test_a_gitattributes_with_non_ascii_text_is_kept_under_an_ascii_locale(
+    tmp_path: Path,
+) -> None:
+    """.gitattributes is read and written as UTF-8 whatever the locale: a user's accented
+    comment survives and the rules are added after it."""
+    assert locale.getpreferredencoding(False).lower() != "utf-8"  # the locale took effect
+    (tmp_path / ".git").mkdir()
+    mine = "# vidéos générées: ne pas fusionner\n*.mp4 binary\n"
+    (tmp_path / ".gitattributes").write_bytes(mine.encode("utf-8"))
+    ensure_union_merge(tmp_path)
+    assert (tmp_path / ".gitattributes").read_bytes().decode("utf-8") == (
+        mine + "# runner: lock files keep both sides' lines when branches merge\n"
+        "*.yaml.lock merge=union\n*.yml.lock merge=union\n")
