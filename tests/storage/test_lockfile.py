@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import errno
+import itertools
 import json
 import locale
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from runner import durable, lockfile
 from runner.errors import SpecError
 from runner.lockfile import (
     HEADER,
@@ -511,3 +516,76 @@ def test_a_gitattributes_with_non_ascii_text_is_kept_under_an_ascii_locale(
     assert (tmp_path / ".gitattributes").read_bytes().decode("utf-8") == (
         mine + "# runner: lock files keep both sides' lines when branches merge\n"
         "*.yaml.lock merge=union\n*.yml.lock merge=union\n")
+
+
+# ------------------------------------------------------ rewrites in the lock's own thread
+
+
+def ticking() -> Callable[[], float]:
+    """A clock that moves 1,000 s per reading: no rewrite is ever too recent to repeat."""
+    return itertools.count(0.0, 1000.0).__next__
+
+
+def test_inside_in_background_one_rewrite_is_out_at_a_time_in_the_locks_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Inside in_background(), a change is written by the lock's own thread before the
+    block ends; while that rewrite is out, later changes wait for it instead of queueing
+    more, and the block's end writes what came in meanwhile."""
+    release, started = threading.Event(), threading.Event()
+    writes: list[tuple[str, str]] = []  # (thread, state recorded for r1)
+    write = durable.write_atomic
+
+    def held_write(path: Path, data: bytes) -> None:
+        writes.append((threading.current_thread().name, json.loads(data.splitlines()[-1])["state"]))
+        started.set()
+        assert release.wait(10)
+        write(path, data)
+
+    monkeypatch.setattr(lockfile, "write_atomic", held_write)
+    path = tmp_path / "s.yaml.lock"
+    writer = LockWriter(path, clock=ticking())
+    with writer.in_background():
+        writer.put(state("done"))
+        writer.maybe_flush()
+        assert started.wait(10)  # handed to the thread, which is writing it now
+        writer.put(state("lost"))
+        writer.maybe_flush()
+        writer.maybe_flush()
+        assert len(writes) == 1  # the second change waits for the first rewrite
+        release.set()
+    assert [(name.startswith("lockfile"), what) for name, what in writes] == [
+        (True, "done"), (False, "lost")]
+    assert recorded(path) == "lost"
+
+
+def test_a_rewrite_that_failed_in_the_background_stops_the_run_at_the_next_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rewrite that failed in the lock's thread (a full disk) is raised by the next
+    maybe_flush, so the run stops there; a later rewrite never hides it."""
+    attempts: list[bytes] = []
+    write = durable.write_atomic
+
+    def full_once(path: Path, data: bytes) -> None:
+        attempts.append(data)
+        if len(attempts) == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write(path, data)
+
+    monkeypatch.setattr(lockfile, "write_atomic", full_once)
+    path = tmp_path / "s.yaml.lock"
+    writer = LockWriter(path, clock=ticking())
+    reached = False
+    with pytest.raises(OSError, match="No space left"), writer.in_background():
+        writer.put(state("done"))
+        writer.maybe_flush()
+        # The rewrite handed to the thread, once it has failed there.
+        assert writer._queued is not None
+        concurrent.futures.wait([writer._queued], timeout=10)
+        writer.put(state("lost"))
+        writer.maybe_flush()
+        reached = True
+    assert not reached
+    assert len(attempts) == 1  # nothing more was tried after the failure
+    assert not path.exists()
