@@ -8,6 +8,9 @@ repository is copied to build/mutation/TARGET/, mutmut mutates only that file th
 the target's tests once to learn which tests reach which function, and then runs each
 mutant against only those tests. A mutant is `killed` (a test failed), `survived` (every
 test passed), `timeout`, or `no tests` (no selected test reaches its function).
+mutmut 3 leaves decorated functions alone (properties, context managers, cached
+functions): the copy applies their decorators by assignment first
+(scripts/mutation_decorated.py), so they are mutated like the rest.
 scripts/mutation_equivalents.toml lists the lines whose surviving mutants change nothing a
 user could notice, each with its function, the original line and the reason; a survivor
 counts as equivalent only while its function and original line still match an entry, so
@@ -36,6 +39,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from mutation_decorated import undecorate_file  # beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build" / "mutation"
@@ -273,6 +278,7 @@ def run_target(target: Target, children: int, equivalents: Judgements,
     if not collect_only:
         copy_repository(dest)
         configure(dest, target)
+        undecorate_file(dest / target.path)  # mutmut skips decorated functions otherwise
         mutmut(dest, "run", "--max-children", str(children), *target.patterns(),
                log=dest / "run.log")
     found = statuses(dest, target)
