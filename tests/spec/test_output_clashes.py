@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -63,6 +63,24 @@ def test_reproduction_and_temporary_names_are_kept_for_the_runner() -> None:
     }
 
 
+def test_names_that_only_look_like_the_runners_are_fine() -> None:
+    """`.repro-` without its digits and `.part` that is no temporary file's name are
+    ordinary names: only the exact shapes are kept for the runner."""
+    assert output_clashes(["a/x.repro-final.mp4", "a.part/x.mp4", "b/clip.part-2.mp4"]) == {}
+
+
+def test_every_video_through_a_file_is_refused_not_only_the_first() -> None:
+    """Two videos inside a folder that is another video's path are both named (the folder
+    is looked up once and the answer reused)."""
+    assert output_clashes(["A.mp4", "a.mp4/x.mp4", "a.mp4/y.mp4"]) == {
+        0: "is also a folder of 'a.mp4/x.mp4' — rename one of them",
+        1: "runs through 'a.mp4', a file of 'A.mp4' (a video or its sidecar) — rename one "
+           "of them",
+        2: "runs through 'a.mp4', a file of 'A.mp4' (a video or its sidecar) — rename one "
+           "of them",
+    }
+
+
 @pytest.mark.parametrize(
     ("name", "kept"),
     [
@@ -89,6 +107,19 @@ def test_each_request_writes_its_video_and_its_sidecar() -> None:
         sidecar_of(Path("a/x.json"))
     assert poster_of(Path("o"), "r1") == Path("o/.posters/r1.jpg")
     assert manifest_of(Path("o")) == Path("o/manifest.jsonl")
+
+
+@pytest.mark.parametrize(
+    "output",
+    ["seed-1.mp4", "a/b/c.mp4", "v1.2/clip.mp4", "v1.2/take.3/clip", "a.b/c.d/e", "d.e.f.mp4",
+     "a/b.", "a/.mp4", ".x/y.mp4", "noext", "x/y.z/w.mp4", "k/a.repro-1.mp4", "a/clip.v"],
+)
+def test_a_sidecar_is_named_as_pathlib_names_the_video_with_suffix_json(output: str) -> None:
+    """The sidecar's name is `PurePosixPath(output).with_suffix(".json")` for every shape
+    of name: dots in folders, several or a trailing one, none, a leading one."""
+    video, sidecar = files_of(output)
+    assert video == output
+    assert sidecar == str(PurePosixPath(output).with_suffix(".json"))
 
 
 @pytest.mark.parametrize("root", ["outputs/_sandbox", "outputs/_sandbox/x", "_sandbox"])
