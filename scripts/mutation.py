@@ -67,7 +67,8 @@ class Target:
 
 
 TARGETS = (
-    Target("decide", "runner/decide.py", ("tests/engine/test_resume.py",)),
+    Target("decide", "runner/decide.py",
+           ("tests/engine/test_resume.py", "tests/engine/test_decide_actions.py")),
     Target(
         "lifecycle", "runner/lifecycle.py",
         ("tests/engine/test_engine_mocked.py", "tests/engine/test_submit_decisions.py",

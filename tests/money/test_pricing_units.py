@@ -77,6 +77,10 @@ def test_unknown_prices_and_the_smallest_ceiling() -> None:
     assert "budget: in a.yaml" in (ceilings.reserve("a.yaml", "2", 0.8) or "")
     assert ceilings.reserve("b.yaml", "3", 0.8) is None  # another spec goes on
     assert ceilings.run.committed == pytest.approx(1.6)  # the refused one holds nothing
+    assert ceilings.stops == [ceilings.specs["a.yaml"].stop]  # only the spec's stopped
+    assert "budget: in a.yaml" in ceilings.stops[0]
+    assert ceilings.reserve("b.yaml", "4", 9.0) is not None  # now the run's stops too
+    assert ceilings.stops == [ceilings.run.stop, ceilings.specs["a.yaml"].stop]
     assert run_ceiling(20.0, 10.0, "runner.toml") == (10.0, "budget in runner.toml")
     assert run_ceiling(5.0, 10.0, "runner.toml") == (5.0, "--max-cost")
     assert run_ceiling(None, None) == (None, "--max-cost")

@@ -589,3 +589,61 @@ def test_a_rewrite_that_failed_in_the_background_stops_the_run_at_the_next_chang
     assert not reached
     assert len(attempts) == 1  # nothing more was tried after the failure
     assert not path.exists()
+
+
+def test_leaving_the_block_on_an_error_waits_for_the_rewrite_that_is_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An error inside in_background() (a run aborting) still waits for the rewrite in the
+    lock's thread: the run's final flush must not race an older rewrite to the file."""
+    shutting, release = threading.Event(), threading.Event()
+    finished: list[bool] = []
+    write = durable.write_atomic
+
+    def held_write(path: Path, data: bytes) -> None:
+        assert release.wait(10)
+        write(path, data)
+        finished.append(True)
+
+    class Watched(concurrent.futures.ThreadPoolExecutor):
+        def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+            shutting.set()  # the block is being left: now let the rewrite end
+            super().shutdown(wait, cancel_futures=cancel_futures)
+
+    monkeypatch.setattr(lockfile, "write_atomic", held_write)
+    monkeypatch.setattr(lockfile, "ThreadPoolExecutor", Watched)
+    def release_on_shutdown() -> None:
+        if shutting.wait(10):
+            release.set()
+
+    releaser = threading.Thread(target=release_on_shutdown)
+    releaser.start()
+    writer = LockWriter(tmp_path / "s.yaml.lock", clock=ticking())
+    with pytest.raises(RuntimeError, match="abort"), writer.in_background():
+        writer.put(state("done"))
+        writer.maybe_flush()
+        raise RuntimeError("abort")
+    assert finished == [True]  # written before the block let the error through
+    releaser.join()
+
+
+def test_a_last_rewrite_that_failed_is_raised_when_the_block_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rewrite that failed in the lock's thread with no change after it is raised as
+    the block ends cleanly: the run does not finish as if its lock were written."""
+    attempts: list[bytes] = []
+    write = durable.write_atomic
+
+    def full_once(path: Path, data: bytes) -> None:
+        attempts.append(data)
+        if len(attempts) == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write(path, data)
+
+    monkeypatch.setattr(lockfile, "write_atomic", full_once)
+    writer = LockWriter(tmp_path / "s.yaml.lock", clock=ticking())
+    with pytest.raises(OSError, match="No space left"), writer.in_background():
+        writer.put(state("done"))
+        writer.maybe_flush()
+    assert len(attempts) == 1
