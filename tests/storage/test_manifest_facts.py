@@ -384,3 +384,17 @@ def test_a_failed_write_whose_cut_back_fails_too_is_still_the_one_storage_line(
     assert str(caught.value).startswith(f"cannot write {folder / MANIFEST_NAME}")
     assert "Input/output error — check the output folder" in str(caught.value)
     assert set(read_state(folder)) == {make_request(1).id}
+
+
+def test_a_generation_time_is_known_only_once_both_ends_are_recorded(tmp_path: Path) -> None:
+    """Submitted but not completed: no generation time (it would teach the next run's
+    schedule a wrong one); completed 48.5 s later: 48.5 s."""
+    clock = FakeClock(start=1_800_000_000.0)
+    with Manifest.open(tmp_path, clock=clock) as m:
+        m.record_submitting(make_request(1))
+        m.record_submitted(RID, "gen-1")
+        assert m.state[RID].submitted_at is not None
+        assert m.state[RID].generation_seconds is None
+        clock.advance(48.5)
+        m.record_completed(RID)
+        assert m.state[RID].generation_seconds == 48.5

@@ -282,3 +282,58 @@ def test_a_lock_rewrite_that_fails_in_the_background_stops_the_run(
             lock.put(manifest.state[requests[0].id])
             lock.maybe_flush()
     assert not path.exists()
+
+
+def test_nested_groups_write_once_when_the_outermost_ends(tmp_path: Path) -> None:
+    """The end of an inner group writes nothing: the records of both wait for the
+    outermost one's end and go out in one write."""
+    folder = tmp_path / "out"
+    (request,) = _requests(tmp_path, 1)
+    with Manifest.open(folder) as manifest:
+        manifest.record_submitting(request)
+        manifest.record_submitted(request.id, "gen-1")
+        before = len(_lines(folder))
+        with manifest.group():
+            manifest.record_completed(request.id)
+            with manifest.group():
+                manifest.record_failed(request.id, "HTTP 500", stage="download",
+                                       retryable=True)
+            assert len(_lines(folder)) == before  # the inner end wrote nothing
+        assert [line["event"] for line in _lines(folder)[before:]] == ["completed", "failed"]
+
+
+def test_off_the_loop_a_group_ending_writes_nothing_on_the_loop(tmp_path: Path) -> None:
+    """Inside off_loop(), the end of a group leaves its records to the awaited write in
+    the worker thread: nothing is written (or fsynced) on the event loop."""
+    folder = tmp_path / "out"
+    (request,) = _requests(tmp_path, 1)
+
+    async def scenario() -> None:
+        with Manifest.open(folder) as manifest:
+            async with manifest.off_loop():
+                with manifest.group():
+                    written = manifest.record_submitting(request)
+                assert _lines(folder) == []
+                await written
+                assert [line["event"] for line in _lines(folder)] == ["submitting"]
+
+    asyncio.run(scenario())
+
+
+def test_after_off_loop_a_record_is_durable_when_the_call_returns_again(
+    tmp_path: Path,
+) -> None:
+    """Leaving off_loop() puts the manifest back to writing at the call: what resume or a
+    later step records after the run's workers is on disk without an await."""
+    folder = tmp_path / "out"
+    (request,) = _requests(tmp_path, 1)
+
+    async def run_part(manifest: Manifest) -> None:
+        async with manifest.off_loop():
+            await manifest.record_submitting(request)
+
+    with Manifest.open(folder) as manifest:
+        asyncio.run(run_part(manifest))
+        manifest.record_submitted(request.id, "gen-1")
+        assert [line["event"] for line in _lines(folder)] == ["submitting", "submitted"]
+        assert manifest.state[request.id].generation_id == "gen-1"
