@@ -27,12 +27,15 @@ tests touch S3 starts a moto server). Far too slow for every CI run, so CI does 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build" / "mutation"
 EQUIVALENTS = ROOT / "scripts" / "mutation_equivalents.toml"
+sys.path.insert(0, str(ROOT))  # the store tests' moto server, shared by a store target's run
+from tests.store.moto_server import MotoServer  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class Target:
     tests: tuple[str, ...]
     functions: tuple[str, ...] = ()  # mangled names (x_func, xǁClassǁmethod); () = all
     why: str = ""  # why only these functions, when limited
+    moto: bool = False  # its tests reach S3: one moto server for the whole run
 
     @property
     def module(self) -> str:
@@ -106,10 +112,10 @@ TARGETS = (
            ("tests/spec/test_output_clashes.py", "tests/engine/test_output_root.py",
             "tests/spec/test_spec.py")),
     Target("store_base", "runner/store/base.py",
-           ("tests/store/test_store.py", "tests/store/test_local_store.py")),
+           ("tests/store/test_store.py", "tests/store/test_local_store.py"), moto=True),
     Target("store_local", "runner/store/local.py",
            ("tests/store/test_store.py", "tests/store/test_open.py",
-            "tests/store/test_local_store.py")),
+            "tests/store/test_local_store.py"), moto=True),
     Target(
         "store_s3", "runner/store/s3.py",
         ("tests/store/test_store.py", "tests/store/test_open.py",
@@ -184,11 +190,12 @@ class MutmutFailed(Exception):
     """mutmut stopped without results (its tests failed unmutated, or reach nothing)."""
 
 
-def mutmut(dest: Path, *args: str, log: Path | None = None) -> str:
-    """Run `python -m mutmut ARGS` in `dest`; return its output (also kept in `log`)."""
+def mutmut(dest: Path, *args: str, log: Path | None = None,
+           env: dict[str, str] | None = None) -> str:
+    """Run `python -m mutmut ARGS` in `dest`, `env` added; return its output (also in `log`)."""
     done = subprocess.run(
         [sys.executable, "-m", "mutmut", *args], cwd=dest,
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, env={**os.environ, **(env or {})},
     )
     if log is not None:
         log.write_text(done.stdout + done.stderr, encoding="utf-8")
@@ -196,6 +203,22 @@ def mutmut(dest: Path, *args: str, log: Path | None = None) -> str:
         tail = (done.stdout + done.stderr)[-3000:]
         raise MutmutFailed(f"mutmut {' '.join(args[:1])} failed in {dest}:\n{tail}")
     return done.stdout
+
+
+@contextlib.contextmanager
+def shared_moto(dest: Path, target: Target) -> Iterator[dict[str, str]]:
+    """Yield what the mutants' test runs add to their environment: for a target whose tests
+    reach S3, the name of one moto server that every run attaches to (tests/store/conftest.py).
+
+    Each mutant's run would otherwise start its own server, 5-10 s of the 10-20 s it takes.
+    """
+    if not target.moto:
+        yield {}
+        return
+    with MotoServer(log=dest / "moto.log") as server:
+        yield server.shared_env()
+        if not server.running:  # every mutant run after it stopped failed for that alone
+            raise MutmutFailed(f"the shared moto server stopped during the run; see {server.log}")
 
 
 def statuses(dest: Path, target: Target) -> dict[str, str]:
@@ -273,8 +296,9 @@ def run_target(target: Target, children: int, equivalents: Judgements,
     if not collect_only:
         copy_repository(dest)
         configure(dest, target)
-        mutmut(dest, "run", "--max-children", str(children), *target.patterns(),
-               log=dest / "run.log")
+        with shared_moto(dest, target) as env:
+            mutmut(dest, "run", "--max-children", str(children), *target.patterns(),
+                   log=dest / "run.log", env=env)
     found = statuses(dest, target)
     counts = {status: 0 for status in STATUSES}
     survivors: list[dict[str, str]] = []
