@@ -76,6 +76,9 @@ _DENIED = frozenset(
     }
 )
 
+# botocore's timeouts, which are not the built-in TimeoutError (nor its subclasses).
+_TIMEOUTS = (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.ReadTimeoutError)
+
 
 @dataclass(frozen=True, slots=True)
 class S3Settings:
@@ -376,7 +379,7 @@ class S3Store:
             what = f"cannot {doing}: the transfer ended early ({type(exc).__name__})"
             raise self._error(what, "run again") from exc
         except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError) as exc:
-            detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+            detail = "timed out" if isinstance(exc, _TIMEOUTS) else type(exc).__name__
             what = f"cannot {doing}: {self.settings.endpoint_shown()} did not answer ({detail})"
             todo = "check AWS_ENDPOINT_URL and that the server is up, then run again"
             raise self._error(what, todo) from exc

@@ -13,7 +13,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import (
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from runner.store import open_store
 from runner.store import s3 as s3_module
@@ -322,6 +327,29 @@ def test_an_endpoint_is_shown_by_scheme_host_and_port_only(
                            f"{shown.format(port=closed_port)} did not answer (")
     assert line.endswith(") — check AWS_ENDPOINT_URL and that the server is up, then run again")
     assert SECRET not in line
+
+
+@pytest.mark.parametrize(
+    "timeout",
+    [ConnectTimeoutError(endpoint_url="http://127.0.0.1:1"),
+     ReadTimeoutError(endpoint_url="http://127.0.0.1:1")],
+    ids=["connect", "read"],
+)
+def test_an_endpoint_that_timed_out_is_told_so(
+    moto: MotoServer, store: S3Store, monkeypatch: pytest.MonkeyPatch, timeout: Exception
+) -> None:
+    """A connection or an answer that timed out (injected: botocore waits a minute) reads
+    "timed out", not botocore's class name."""
+    client = store._client()
+
+    def timing_out(**kwargs: object) -> None:
+        raise timeout
+
+    monkeypatch.setattr(client, "get_object", timing_out)
+    assert failure(lambda: store.get_sidecar("a" * 64)) == (
+        f"store {store.url}: cannot read the sidecar of {'a' * 12}…: {moto.endpoint} did not "
+        "answer (timed out) — check AWS_ENDPOINT_URL and that the server is up, then run again"
+    )
 
 
 def test_without_an_endpoint_the_default_aws_endpoint_is_named() -> None:
