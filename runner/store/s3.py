@@ -428,7 +428,10 @@ def _client_error_words(exc: ClientError, bucket: str) -> tuple[str, str]:
         )
     # botocore gives an empty <Message></Message> as None, which must not read "None".
     message = str(exc.response.get("Error", {}).get("Message") or "") or "no message"
-    return f"the server answered {code}: {message}", "check the store and run again"
+    # An answer without a <Code> is named by its status, not by nothing.
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    said = code or f"HTTP {status}"
+    return f"the server answered {said}: {message}", "check the store and run again"
 
 
 def _make_client(settings: S3Settings) -> S3Client:

@@ -288,6 +288,17 @@ def test_an_error_without_a_message_says_so(answering: ThreadingHTTPServer, body
     )
 
 
+def test_an_error_without_a_code_is_told_by_its_status(answering: ThreadingHTTPServer) -> None:
+    """An S3 error whose body gives a message but no code: the status names it."""
+    answering.answer = (400, _error_xml("", "oops").replace(  # type: ignore[attr-defined]
+        "<Code></Code>", ""))
+    store = _answering_store(answering)
+    assert failure(lambda: store.get_sidecar("a" * 64)) == (
+        f"store s3://bucket/p: cannot read the sidecar of {'a' * 12}…: the server answered "
+        "HTTP 400: oops — check the store and run again"
+    )
+
+
 def test_an_answer_to_a_head_is_told_by_its_status(answering: ThreadingHTTPServer) -> None:
     """A HEAD's error has no body: the line gives the status and what to check."""
     answering.answer = (400, "")  # type: ignore[attr-defined]
