@@ -134,6 +134,19 @@ def test_a_video_that_does_not_hash_to_its_name_is_one_exact_line(
     assert uploads.get("Uploads", []) == []
 
 
+def test_a_video_that_cannot_be_read_while_uploading_is_named(
+    store: S3Store, tmp_path: Path
+) -> None:
+    """A video path that is a folder is measured but cannot be read: the line names it."""
+    folder = tmp_path / "clip.mp4"
+    folder.mkdir()
+    assert failure(lambda: store.put(folder, "a" * 64, SIDECAR)) == (
+        f"store {store.url}: cannot upload {folder}: Is a directory ({folder}) — check the "
+        "output folder and run again"
+    )
+    assert not store.has("a" * 64)
+
+
 def test_a_video_that_is_gone_before_it_is_uploaded_is_named(
     store: S3Store, tmp_path: Path
 ) -> None:
@@ -215,6 +228,7 @@ class _Answering(BaseHTTPRequestHandler):
     """Answers every request with the S3 error the test set on the server."""
 
     def do_GET(self) -> None:  # the name http.server dispatches to
+        self.server.requests += 1  # type: ignore[attr-defined]
         status, body = self.server.answer  # type: ignore[attr-defined]
         data = body.encode()
         self.send_response(status)
@@ -235,6 +249,7 @@ def answering() -> Iterator[ThreadingHTTPServer]:
     """A loopback HTTP server posing as S3 that answers what `server.answer` says."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Answering)
     server.answer = (500, "")  # type: ignore[attr-defined]
+    server.requests = 0  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -297,6 +312,17 @@ def test_an_error_without_a_code_is_told_by_its_status(answering: ThreadingHTTPS
         f"store s3://bucket/p: cannot read the sidecar of {'a' * 12}…: the server answered "
         "HTTP 400: oops — check the store and run again"
     )
+
+
+def test_aws_max_attempts_is_how_many_times_a_request_is_sent(
+    answering: ThreadingHTTPServer,
+) -> None:
+    """A server error with AWS_MAX_ATTEMPTS=1 is sent once, not retried (botocore's default
+    retries it, sleeping between tries)."""
+    answering.answer = (500, _error_xml("InternalError", "down"))  # type: ignore[attr-defined]
+    store = _answering_store(answering)
+    assert "InternalError: down" in failure(lambda: store.get_sidecar("a" * 64))
+    assert answering.requests == 1  # type: ignore[attr-defined]
 
 
 def test_an_answer_to_a_head_is_told_by_its_status(answering: ThreadingHTTPServer) -> None:
