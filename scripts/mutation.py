@@ -1,6 +1,7 @@
 """Mutation-test the modules where a bug costs money or data (mutmut 3), one at a time.
 
     python scripts/mutation.py [TARGET ...] [--out build/mutation/results.json] [--children 2]
+        [--again | --collect-only | --compare BEFORE_JSON]
 
 Each target is one source file (large ones limited to the functions that decide money or
 data, named below with why) and the test files that exercise it. For each target the
@@ -145,9 +146,11 @@ TARGETS = (
 STATUSES = ("killed", "survived", "timeout", "no tests", "suspicious", "skipped")
 
 
-def copy_repository(dest: Path) -> None:
-    """Copy the working tree's files (tracked and new, not ignored) into `dest`."""
-    shutil.rmtree(dest, ignore_errors=True)
+def copy_repository(dest: Path, *, fresh: bool = True) -> None:
+    """Copy the working tree's files (tracked and new, not ignored) into `dest`; fresh: into
+    an empty `dest` (else over it, keeping mutmut's mutants and results)."""
+    if fresh:
+        shutil.rmtree(dest, ignore_errors=True)
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT, capture_output=True, check=True,
@@ -280,11 +283,13 @@ def judged_equivalent(name: str, diff: str, equivalents: Judgements) -> str | No
 
 
 def run_target(target: Target, children: int, equivalents: Judgements,
-               *, collect_only: bool = False) -> dict[str, Any]:
+               *, collect_only: bool = False, again: bool = False) -> dict[str, Any]:
     """Mutation-test one target; return its figures and its survivors' diffs."""
     dest = WORK / target.name
     started = time.monotonic()
-    if not collect_only:
+    if again:
+        run_again(dest, target, children)
+    elif not collect_only:
         copy_repository(dest)
         configure(dest, target)
         with shared_moto(dest, target) as env:
@@ -328,6 +333,24 @@ def run_target(target: Target, children: int, equivalents: Judgements,
     }
 
 
+def run_again(dest: Path, target: Target, children: int) -> None:
+    """Re-test the last run's copy with the working tree's code and tests: mutmut makes new
+    mutants of each changed function and tests those (and, new tests found, maps them to
+    functions first), then every earlier survivor is run again; a killed mutant stays
+    killed, as tests were only added. A target limited to some functions runs them whole."""
+    if not (dest / "mutants").is_dir():
+        raise MutmutFailed(f"no earlier run in {dest} to run again")
+    copy_repository(dest, fresh=False)
+    configure(dest, target)
+    with shared_moto(dest, target) as env:
+        mutmut(dest, "run", "--max-children", str(children), *target.patterns(),
+               log=dest / "again.log", env=env)
+        left = [n for n, s in statuses(dest, target).items() if s in ("survived", "no tests")]
+        if left and not target.functions:
+            mutmut(dest, "run", "--max-children", str(children), *left,
+                   log=dest / "again-survivors.log", env=env)
+
+
 def _order(name: str) -> tuple[str, int]:
     """Sort mutant names by function, then by number (so 10 follows 9)."""
     stem, _, number = name.rpartition("__mutmut_")
@@ -366,6 +389,9 @@ def main() -> None:
     parser.add_argument("--collect-only", action="store_true",
                         help="re-read an earlier run's results in build/mutation/TARGET "
                              "(after editing the equivalents) without running mutants")
+    parser.add_argument("--again", action="store_true",
+                        help="re-test the last run's survivors in build/mutation/TARGET (and "
+                             "the mutants of changed functions) with the working tree's tests")
     parser.add_argument("--compare", type=Path, metavar="BEFORE_JSON",
                         help="print the Markdown table of BEFORE_JSON against --out, run nothing")
     args = parser.parse_args()
@@ -387,7 +413,7 @@ def main() -> None:
         seconds = results.get(target.name, {}).get("seconds")
         try:
             results[target.name] = run_target(target, args.children, equivalents,
-                                              collect_only=args.collect_only)
+                                              collect_only=args.collect_only, again=args.again)
         except MutmutFailed as exc:  # one target's trouble must not lose the others' hours
             print(str(exc)[-600:], file=sys.stderr)
             continue
