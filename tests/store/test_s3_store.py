@@ -4,7 +4,9 @@ scrubbed, against the moto server and a loopback server answering S3 errors."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import socket
 import threading
 import uuid
@@ -145,6 +147,24 @@ def test_a_video_that_cannot_be_read_while_uploading_is_named(
         "output folder and run again"
     )
     assert not store.has("a" * 64)
+
+
+def test_a_read_error_without_a_file_name_is_told_without_one(
+    store: S3Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that fails mid-read (injected) gives an OSError with no file name: the line
+    gives its text and no empty "()"."""
+    video, sha = make_video(tmp_path, b"a video")
+
+    class Failing(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(Path, "open", lambda self, mode="r": Failing())
+    assert failure(lambda: store.put(video, sha, SIDECAR)) == (
+        f"store {store.url}: cannot upload {video}: Input/output error — check the output "
+        "folder and run again"
+    )
 
 
 def test_a_video_that_is_gone_before_it_is_uploaded_is_named(
