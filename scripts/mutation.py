@@ -21,8 +21,9 @@ How long: on this 2-core machine, shared with other work (load average 5-6), the
 targets first run took 43 min before the tests of issue 16 and 76 min after them
 (per-target seconds are in the JSON); with `--children 1`, two or three targets at once,
 templates took 4 min, lockfile 3.5 and manifest 32 (its tests fsync thousands of
-records); store_base and store_local 6-15 min, store_s3 over an hour (every mutant whose
-tests touch S3 starts a moto server). Far too slow for every CI run, so CI does not run it.
+records); store_base and store_local 3-15 min; store_s3, the whole file, about an hour
+(one moto server serves the run, but a survivor there runs every S3 test: 1-3 min each).
+Far too slow for every CI run, so CI does not run it.
 """
 
 from __future__ import annotations
