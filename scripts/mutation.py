@@ -1,6 +1,7 @@
 """Mutation-test the modules where a bug costs money or data (mutmut 3), one at a time.
 
     python scripts/mutation.py [TARGET ...] [--out build/mutation/results.json] [--children 2]
+        [--again | --collect-only | --compare BEFORE_JSON]
 
 Each target is one source file (large ones limited to the functions that decide money or
 data, named below with why) and the test files that exercise it. For each target the
@@ -23,19 +24,23 @@ How long: on this 2-core machine, shared with other work (load average 5-6), the
 targets first run took 43 min before the tests of issue 16 and 76 min after them
 (per-target seconds are in the JSON); with `--children 1`, two or three targets at once,
 templates took 4 min, lockfile 3.5 and manifest 32 (its tests fsync thousands of
-records); store_base and store_local 6-15 min, store_s3 over an hour (every mutant whose
-tests touch S3 starts a moto server). Far too slow for every CI run, so CI does not run it.
+records); store_base and store_local 3-15 min; store_s3, the whole file, about an hour
+(one moto server serves the run, but a survivor there runs every S3 test: 1-3 min each).
+Far too slow for every CI run, so CI does not run it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +50,8 @@ from mutation_decorated import undecorate_file  # beside this script
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "build" / "mutation"
 EQUIVALENTS = ROOT / "scripts" / "mutation_equivalents.toml"
+sys.path.insert(0, str(ROOT))  # the store tests' moto server, shared by a store target's run
+from tests.store.moto_server import MotoServer  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,7 @@ class Target:
     tests: tuple[str, ...]
     functions: tuple[str, ...] = ()  # mangled names (x_func, xǁClassǁmethod); () = all
     why: str = ""  # why only these functions, when limited
+    moto: bool = False  # its tests reach S3: one moto server for the whole run
 
     @property
     def module(self) -> str:
@@ -112,23 +120,14 @@ TARGETS = (
            ("tests/spec/test_output_clashes.py", "tests/engine/test_output_root.py",
             "tests/spec/test_spec.py")),
     Target("store_base", "runner/store/base.py",
-           ("tests/store/test_store.py", "tests/store/test_local_store.py")),
+           ("tests/store/test_store.py", "tests/store/test_local_store.py"), moto=True),
     Target("store_local", "runner/store/local.py",
            ("tests/store/test_store.py", "tests/store/test_open.py",
-            "tests/store/test_local_store.py")),
-    Target(
-        "store_s3", "runner/store/s3.py",
-        ("tests/store/test_store.py", "tests/store/test_open.py",
-         "tests/store/test_s3_faults.py", "tests/store/test_credentials.py",
-         "tests/store/test_s3_store.py"),
-        functions=("xǁS3Storeǁput", "xǁS3Storeǁget", "xǁS3Storeǁ_upload", "xǁS3Storeǁ_abort",
-                   "xǁS3Storeǁ_error", "xǁS3Settingsǁsecrets", "xǁS3Settingsǁendpoint_shown",
-                   "x__client_error_words"),
-        why="the data path (what reaches the bucket, verified, under which key, and what "
-            "comes back) and the words of its errors, credentials scrubbed; each mutant "
-            "starts a moto server (about 12 s a mutant here), so the settings, the endpoint "
-            "checks and the client's making are left for a later pass",
-    ),
+            "tests/store/test_local_store.py"), moto=True),
+    Target("store_s3", "runner/store/s3.py",
+           ("tests/store/test_store.py", "tests/store/test_open.py",
+            "tests/store/test_s3_faults.py", "tests/store/test_credentials.py",
+            "tests/store/test_s3_store.py"), moto=True),
     Target(
         "templates", "runner/templates.py",
         ("tests/spec/test_units.py", "tests/spec/test_template_limits.py"),
@@ -154,9 +153,11 @@ TARGETS = (
 STATUSES = ("killed", "survived", "timeout", "no tests", "suspicious", "skipped")
 
 
-def copy_repository(dest: Path) -> None:
-    """Copy the working tree's files (tracked and new, not ignored) into `dest`."""
-    shutil.rmtree(dest, ignore_errors=True)
+def copy_repository(dest: Path, *, fresh: bool = True) -> None:
+    """Copy the working tree's files (tracked and new, not ignored) into `dest`; fresh: into
+    an empty `dest` (else over it, keeping mutmut's mutants and results)."""
+    if fresh:
+        shutil.rmtree(dest, ignore_errors=True)
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT, capture_output=True, check=True,
@@ -190,11 +191,12 @@ class MutmutFailed(Exception):
     """mutmut stopped without results (its tests failed unmutated, or reach nothing)."""
 
 
-def mutmut(dest: Path, *args: str, log: Path | None = None) -> str:
-    """Run `python -m mutmut ARGS` in `dest`; return its output (also kept in `log`)."""
+def mutmut(dest: Path, *args: str, log: Path | None = None,
+           env: dict[str, str] | None = None) -> str:
+    """Run `python -m mutmut ARGS` in `dest`, `env` added; return its output (also in `log`)."""
     done = subprocess.run(
         [sys.executable, "-m", "mutmut", *args], cwd=dest,
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, env={**os.environ, **(env or {})},
     )
     if log is not None:
         log.write_text(done.stdout + done.stderr, encoding="utf-8")
@@ -202,6 +204,22 @@ def mutmut(dest: Path, *args: str, log: Path | None = None) -> str:
         tail = (done.stdout + done.stderr)[-3000:]
         raise MutmutFailed(f"mutmut {' '.join(args[:1])} failed in {dest}:\n{tail}")
     return done.stdout
+
+
+@contextlib.contextmanager
+def shared_moto(dest: Path, target: Target) -> Iterator[dict[str, str]]:
+    """Yield what the mutants' test runs add to their environment: for a target whose tests
+    reach S3, the name of one moto server that every run attaches to (tests/store/conftest.py).
+
+    Each mutant's run would otherwise start its own server, 5-10 s of the 10-20 s it takes.
+    """
+    if not target.moto:
+        yield {}
+        return
+    with MotoServer(log=dest / "moto.log") as server:
+        yield server.shared_env()
+        if not server.running:  # every mutant run after it stopped failed for that alone
+            raise MutmutFailed(f"the shared moto server stopped during the run; see {server.log}")
 
 
 def statuses(dest: Path, target: Target) -> dict[str, str]:
@@ -272,16 +290,19 @@ def judged_equivalent(name: str, diff: str, equivalents: Judgements) -> str | No
 
 
 def run_target(target: Target, children: int, equivalents: Judgements,
-               *, collect_only: bool = False) -> dict[str, Any]:
+               *, collect_only: bool = False, again: bool = False) -> dict[str, Any]:
     """Mutation-test one target; return its figures and its survivors' diffs."""
     dest = WORK / target.name
     started = time.monotonic()
-    if not collect_only:
+    if again:
+        run_again(dest, target, children)
+    elif not collect_only:
         copy_repository(dest)
         configure(dest, target)
         undecorate_file(dest / target.path)  # mutmut skips decorated functions otherwise
-        mutmut(dest, "run", "--max-children", str(children), *target.patterns(),
-               log=dest / "run.log")
+        with shared_moto(dest, target) as env:
+            mutmut(dest, "run", "--max-children", str(children), *target.patterns(),
+                   log=dest / "run.log", env=env)
     found = statuses(dest, target)
     counts = {status: 0 for status in STATUSES}
     survivors: list[dict[str, str]] = []
@@ -318,6 +339,25 @@ def run_target(target: Target, children: int, equivalents: Judgements,
         "survivors": survivors,
         "equivalents": judged,
     }
+
+
+def run_again(dest: Path, target: Target, children: int) -> None:
+    """Re-test the last run's copy with the working tree's code and tests: mutmut makes new
+    mutants of each changed function and tests those (and, new tests found, maps them to
+    functions first), then every earlier survivor is run again; a killed mutant stays
+    killed, as tests were only added. A target limited to some functions runs them whole."""
+    if not (dest / "mutants").is_dir():
+        raise MutmutFailed(f"no earlier run in {dest} to run again")
+    copy_repository(dest, fresh=False)
+    configure(dest, target)
+    undecorate_file(dest / target.path)
+    with shared_moto(dest, target) as env:
+        mutmut(dest, "run", "--max-children", str(children), *target.patterns(),
+               log=dest / "again.log", env=env)
+        left = [n for n, s in statuses(dest, target).items() if s in ("survived", "no tests")]
+        if left and not target.functions:
+            mutmut(dest, "run", "--max-children", str(children), *left,
+                   log=dest / "again-survivors.log", env=env)
 
 
 def _order(name: str) -> tuple[str, int]:
@@ -358,6 +398,9 @@ def main() -> None:
     parser.add_argument("--collect-only", action="store_true",
                         help="re-read an earlier run's results in build/mutation/TARGET "
                              "(after editing the equivalents) without running mutants")
+    parser.add_argument("--again", action="store_true",
+                        help="re-test the last run's survivors in build/mutation/TARGET (and "
+                             "the mutants of changed functions) with the working tree's tests")
     parser.add_argument("--compare", type=Path, metavar="BEFORE_JSON",
                         help="print the Markdown table of BEFORE_JSON against --out, run nothing")
     args = parser.parse_args()
@@ -379,7 +422,7 @@ def main() -> None:
         seconds = results.get(target.name, {}).get("seconds")
         try:
             results[target.name] = run_target(target, args.children, equivalents,
-                                              collect_only=args.collect_only)
+                                              collect_only=args.collect_only, again=args.again)
         except MutmutFailed as exc:  # one target's trouble must not lose the others' hours
             print(str(exc)[-600:], file=sys.stderr)
             continue

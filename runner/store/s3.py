@@ -76,6 +76,9 @@ _DENIED = frozenset(
     }
 )
 
+# botocore's timeouts, which are not the built-in TimeoutError (nor its subclasses).
+_TIMEOUTS = (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.ReadTimeoutError)
+
 
 @dataclass(frozen=True, slots=True)
 class S3Settings:
@@ -352,8 +355,7 @@ class S3Store:
         with suppress(ClientError, BotoCoreError):  # the error that made us abort is the news
             self._client().abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
 
-    @contextmanager
-    def _boundary(self, doing: str) -> Iterator[None]:
+    def _translate_errors(self, doing: str) -> Iterator[None]:
         """Translate boto3's errors (and OSError) into one scrubbed StoreError line."""
         try:
             yield
@@ -377,7 +379,7 @@ class S3Store:
             what = f"cannot {doing}: the transfer ended early ({type(exc).__name__})"
             raise self._error(what, "run again") from exc
         except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError) as exc:
-            detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+            detail = "timed out" if isinstance(exc, _TIMEOUTS) else type(exc).__name__
             what = f"cannot {doing}: {self.settings.endpoint_shown()} did not answer ({detail})"
             todo = "check AWS_ENDPOINT_URL and that the server is up, then run again"
             raise self._error(what, todo) from exc
@@ -391,6 +393,11 @@ class S3Store:
             where = f" ({exc.filename})" if exc.filename else ""
             what = f"cannot {doing}: {exc.strerror or type(exc).__name__}{where}"
             raise self._error(what, "check the output folder and run again") from exc
+
+    # Made a context manager by a call, not a decorator: mutmut, which the mutation tests
+    # use (scripts/mutation.py), leaves decorated functions unmutated, and this is where
+    # every backend error becomes the line the user reads.
+    _boundary = contextmanager(_translate_errors)
 
     def _error(self, what: str, todo: str) -> StoreError:
         """Make a StoreError whose text holds none of the credentials in use."""
@@ -421,7 +428,10 @@ def _client_error_words(exc: ClientError, bucket: str) -> tuple[str, str]:
         )
     # botocore gives an empty <Message></Message> as None, which must not read "None".
     message = str(exc.response.get("Error", {}).get("Message") or "") or "no message"
-    return f"the server answered {code}: {message}", "check the store and run again"
+    # An answer without a <Code> is named by its status, not by nothing.
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    said = code or f"HTTP {status}"
+    return f"the server answered {said}: {message}", "check the store and run again"
 
 
 def _make_client(settings: S3Settings) -> S3Client:

@@ -96,7 +96,15 @@ def clean_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.fixture(scope="session")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     """A real moto S3 server on 127.0.0.1, started once for the session and stopped after."""
-    with MotoServer(log=tmp_path_factory.mktemp("moto") / "server.log") as server:
+    log = tmp_path_factory.mktemp("moto") / "server.log"
+    shared = MotoServer.shared(os.environ, log)
+    if shared is not None:
+        # scripts/mutation.py's one server for every mutant's session: starting a server
+        # was most of a mutant's time. This session's buckets are its own; drop them after.
+        yield shared
+        shared.delete_buckets()
+        return
+    with MotoServer(log=log) as server:
         yield server
 
 

@@ -4,6 +4,12 @@
 authentication on (`INITIAL_NO_AUTH_ACTION_COUNT`): its first three requests, unsigned
 by any key it knows, create an IAM user, give it every right and issue its access key;
 from then on a request signed with any other key or secret is refused, as AWS would.
+
+One server may serve many test sessions, one after another or at once: scripts/mutation.py
+starts one for a whole run and names it in RUNNER_TEST_MOTO (`shared_env`), and each
+mutant's session attaches to it (`MotoServer.shared`) instead of starting its own. So that
+sessions never meet, the buckets and roles a MotoServer object makes carry its own random
+token in their names, and an attached session deletes its buckets when it ends.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -22,6 +30,7 @@ import boto3
 import httpx
 
 REGION = "us-east-1"
+SHARED = "RUNNER_TEST_MOTO"  # a running server's port and test user's key, as JSON
 _BOOTSTRAP_ACTIONS = 3  # create_user, put_user_policy, create_access_key
 _ALLOW_ALL = {
     "Version": "2012-10-17",
@@ -47,6 +56,29 @@ class MotoServer:
         self.secret = ""
         self._process: subprocess.Popen[bytes] | None = None
         self._roles: list[str] = []
+        self._buckets: list[str] = []
+        self._token = uuid.uuid4().hex[:8]  # this object's names differ from any other's
+
+    @classmethod
+    def shared(cls, environ: Mapping[str, str], log: Path) -> MotoServer | None:
+        """Return the running server that `environ` names in RUNNER_TEST_MOTO, or None."""
+        named = environ.get(SHARED)
+        if not named:
+            return None
+        facts = json.loads(named)
+        server = cls(log)
+        server.port, server.key_id, server.secret = facts["port"], facts["key_id"], facts["secret"]
+        return server
+
+    def shared_env(self) -> dict[str, str]:
+        """The variable that lets another process's tests attach to this server."""
+        facts = {"port": self.port, "key_id": self.key_id, "secret": self.secret}
+        return {SHARED: json.dumps(facts)}
+
+    @property
+    def running(self) -> bool:
+        """Tell whether the server this object started is still up (False if attached)."""
+        return self._process is not None and self._process.poll() is None
 
     @property
     def endpoint(self) -> str:
@@ -128,7 +160,7 @@ class MotoServer:
             ],
         }
         iam = boto3.client("iam", **self._kwargs())
-        name = f"runner-store-{len(self._roles)}"
+        name = f"runner-store-{self._token}-{len(self._roles)}"
         role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
         iam.put_role_policy(RoleName=name, PolicyName="all", PolicyDocument=json.dumps(_ALLOW_ALL))
         arn: str = role["Role"]["Arn"]
@@ -151,14 +183,37 @@ class MotoServer:
         return boto3.client("s3", **self._kwargs())
 
     def create_bucket(self, name: str, *, versioned: bool = False) -> str:
-        """Create a bucket (versioned: every write of a key keeps its own version)."""
+        """Create a bucket named `name`-TOKEN; return that name (versioned: every write of a
+        key keeps its own version)."""
+        name = f"{name}-{self._token}"
         client = self.client()
         client.create_bucket(Bucket=name)
+        self._buckets.append(name)
         if versioned:
             client.put_bucket_versioning(
                 Bucket=name, VersioningConfiguration={"Status": "Enabled"}
             )
         return name
+
+    def delete_buckets(self) -> None:
+        """Delete the buckets this object made, with every version and unfinished upload."""
+        client = self.client()
+        for name in self._buckets:
+            # Each listing starts over: deleting between pages would move the next page.
+            while uploads := client.list_multipart_uploads(Bucket=name).get("Uploads", []):
+                for upload in uploads:
+                    client.abort_multipart_upload(
+                        Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+            while True:
+                listing = client.list_object_versions(Bucket=name)
+                found = listing.get("Versions", []) + listing.get("DeleteMarkers", [])
+                if not found:
+                    break
+                gone = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in found]
+                client.delete_objects(Bucket=name, Delete={"Objects": gone})
+            client.delete_bucket(Bucket=name)
+        self._buckets.clear()
 
     def stop(self) -> None:
         """Stop the server and wait for it to be gone."""

@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import ssl
+import subprocess
+import threading
 import traceback
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from runner.errors import UsageError
 from runner.store import StoreError, open_store
+from runner.store.s3 import S3Settings, S3Store
 from tests.store.moto_server import MotoServer
 
 CANARY_KEY = "AKIACANARY00000001"
@@ -211,3 +217,252 @@ def test_a_missing_bucket_is_named(moto: MotoServer, video: tuple[Path, str]) ->
         open_store("s3://no-such-bucket-here", environ=moto.env()).put(path, sha, b"{}")
     assert "bucket 'no-such-bucket-here' does not exist" in str(caught.value)
     assert_one_clean_line(caught.value, moto.secret)
+
+
+# ------------------------------------------------------------------ the settings read
+
+
+EVERY_VARIABLE = {
+    "AWS_ACCESS_KEY_ID": "AKIAFIRST", "AWS_SECRET_ACCESS_KEY": "secret-first",
+    "AWS_SESSION_TOKEN": "token-first", "AWS_PROFILE": "nightly", "AWS_REGION": "eu-west-1",
+    "AWS_ENDPOINT_URL_S3": "https://s3.example.com", "AWS_CONFIG_FILE": "/etc/aws/config",
+    "AWS_SHARED_CREDENTIALS_FILE": "/etc/aws/credentials", "AWS_CA_BUNDLE": "/etc/aws/ca.pem",
+    "AWS_MAX_ATTEMPTS": "7", "AWS_RETRY_MODE": "standard",
+    # The second of each pair, which the first overrides.
+    "AWS_DEFAULT_PROFILE": "other", "AWS_DEFAULT_REGION": "ap-south-1",
+    "AWS_ENDPOINT_URL": "https://other.example.com",
+}
+FROM_EVERY_VARIABLE = S3Settings(
+    access_key_id="AKIAFIRST", secret_access_key="secret-first", session_token="token-first",
+    profile="nightly", region="eu-west-1", endpoint_url="https://s3.example.com",
+    config_file="/etc/aws/config", credentials_file="/etc/aws/credentials",
+    ca_bundle="/etc/aws/ca.pem", max_attempts=7, retry_mode="standard",
+)
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        (EVERY_VARIABLE, FROM_EVERY_VARIABLE),
+        ({"AWS_DEFAULT_PROFILE": "other", "AWS_DEFAULT_REGION": "ap-south-1",
+          "AWS_ENDPOINT_URL": "https://other.example.com"},
+         S3Settings(profile="other", region="ap-south-1",
+                    endpoint_url="https://other.example.com")),
+        # An empty variable is unset: the second of its pair, or nothing, is used.
+        ({"AWS_PROFILE": "", "AWS_DEFAULT_PROFILE": "other", "AWS_REGION": "",
+          "AWS_DEFAULT_REGION": "ap-south-1", "AWS_ENDPOINT_URL_S3": "",
+          "AWS_ENDPOINT_URL": "https://other.example.com", "AWS_ACCESS_KEY_ID": "",
+          "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "", "AWS_MAX_ATTEMPTS": ""},
+         S3Settings(profile="other", region="ap-south-1",
+                    endpoint_url="https://other.example.com")),
+        ({}, S3Settings()),
+        ({"AWS_MAX_ATTEMPTS": "1"}, S3Settings(max_attempts=1)),
+    ],
+    ids=["every-variable", "second-of-each-pair", "empty-is-unset", "none", "one-attempt"],
+)
+def test_each_setting_comes_from_its_variable_the_first_of_a_pair_winning(
+    environ: dict[str, str], expected: S3Settings
+) -> None:
+    """Keys, token, profile, region, endpoint, files, CA bundle and retries are read from
+    their own variables; AWS_PROFILE, AWS_REGION and AWS_ENDPOINT_URL_S3 win over the
+    general ones, and a variable set to nothing counts as unset."""
+    assert S3Settings.from_environ(environ) == expected
+
+
+@pytest.mark.parametrize(
+    ("environ", "line"),
+    [
+        ({"AWS_ACCESS_KEY_ID": "AKIAONLY"},
+         "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not — set both, or neither "
+         "and use AWS_PROFILE"),
+        ({"AWS_SECRET_ACCESS_KEY": CANARY_SECRET},
+         "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not — set both, or neither "
+         "and use AWS_PROFILE"),
+        ({"AWS_MAX_ATTEMPTS": "0"},
+         "AWS_MAX_ATTEMPTS must be a whole number of 1 or more, not '0'"),
+        ({"AWS_MAX_ATTEMPTS": "-2"},
+         "AWS_MAX_ATTEMPTS must be a whole number of 1 or more, not '-2'"),
+        ({"AWS_ENDPOINT_URL": "http://10.0.0.5:9000"},
+         "AWS_ENDPOINT_URL is plain http to 10.0.0.5: the session token and the videos would "
+         "cross the network unencrypted — use https (plain http is for this machine only)"),
+    ]
+    + [({"AWS_ENDPOINT_URL": bad},
+        "AWS_ENDPOINT_URL is not an http(s) URL — set it like https://s3.example.com")
+       for bad in ("s3.example.com", "ftp://127.0.0.1", "http://", "https://host:99999",
+                   "https://host:port")],
+)
+def test_each_refused_setting_is_its_exact_line(environ: dict[str, str], line: str) -> None:
+    """A half key pair, too few attempts, plain http off this machine or an endpoint that is
+    no http(s) URL with a host and a port that is a number: the one line that says so."""
+    with pytest.raises(UsageError) as caught:
+        open_store("s3://bucket", environ=environ)
+    assert str(caught.value) == line
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["http://localhost:9000", "http://[::1]:9000", "http://127.0.0.2",
+                 "https://s3.example.com:8443/path"],
+)
+def test_loopback_http_and_any_https_endpoint_open(endpoint: str) -> None:
+    """Plain http to any loopback name or address, and https anywhere, are accepted as given."""
+    store = open_store("s3://bucket", environ={"AWS_ENDPOINT_URL": endpoint})
+    assert isinstance(store, S3Store) and store.settings.endpoint_url == endpoint
+
+
+@pytest.mark.parametrize(
+    ("url", "line"),
+    [
+        ("s3://AKIAX@bucket/p",
+         "a store URL must not hold credentials — give them as AWS_ACCESS_KEY_ID and "
+         "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"),
+        ("s3://b/p", "store URL 's3://b/p' names no valid bucket — write s3://bucket or "
+         "s3://bucket/prefix"),
+        ("s3://bucket!/p", "store URL 's3://bucket!/p' names no valid bucket — write "
+         "s3://bucket or s3://bucket/prefix"),
+        ("s3://bucket/p#x", "store URL 's3://bucket/p#x' has a query or fragment — an S3 store "
+         "is s3://bucket/prefix; region and endpoint come from AWS_REGION and AWS_ENDPOINT_URL"),
+    ],
+)
+def test_each_refused_store_url_is_its_exact_line(url: str, line: str) -> None:
+    """Credentials in the URL, a bucket name S3 cannot have, or a fragment: one exact line."""
+    with pytest.raises(UsageError) as caught:
+        open_store(url, environ={})
+    assert str(caught.value) == line
+
+
+def test_the_shortest_bucket_name_opens() -> None:
+    """A two-letter bucket (what legacy names allow) is a bucket, not a refusal."""
+    store = open_store("s3://ab/p", environ={})
+    assert isinstance(store, S3Store) and (store.bucket, store.prefix) == ("ab", "p")
+
+
+def test_the_s3_endpoint_variable_wins_over_the_general_one(
+    moto: MotoServer, bucket: str, closed_port: int, video: tuple[Path, str]
+) -> None:
+    """AWS_ENDPOINT_URL_S3 names the server used even when AWS_ENDPOINT_URL names another."""
+    environ = {**moto.env(), "AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed_port}",
+               "AWS_ENDPOINT_URL_S3": moto.endpoint, "AWS_MAX_ATTEMPTS": "1"}
+    store = open_store(f"s3://{bucket}/s3-endpoint", environ=environ)
+    path, sha = video
+    assert store.put(path, sha, b"{}") is True
+    assert store.has(sha)
+
+
+def test_a_key_id_without_its_secret_in_a_profile_is_no_credentials(
+    tmp_path: Path, closed_port: int
+) -> None:
+    """A profile whose credentials file lacks the secret: the same line as no credentials."""
+    (tmp_path / "credentials").write_text(f"[half]\naws_access_key_id = {CANARY_KEY}\n")
+    (tmp_path / "config").write_text("[profile half]\nregion = us-east-1\n")
+    environ = {"AWS_PROFILE": "half", "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+               "AWS_CONFIG_FILE": str(tmp_path / "config"),
+               "AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed_port}"}
+    store = open_store("s3://bucket/p", environ=environ)
+    with pytest.raises(StoreError) as caught:
+        store.inventory()
+    assert str(caught.value) == (
+        "store s3://bucket/p: cannot list the videos: no AWS credentials found — set "
+        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
+    )
+    assert_one_clean_line(caught.value)
+
+
+def test_no_credentials_and_an_unknown_profile_are_their_exact_lines(
+    moto: MotoServer, bucket: str
+) -> None:
+    """No key anywhere, or a profile no file defines: what is missing and what to set."""
+    with pytest.raises(StoreError) as caught:
+        open_store(f"s3://{bucket}", environ={"AWS_ENDPOINT_URL": moto.endpoint}).has("a" * 64)
+    assert str(caught.value) == (
+        f"store s3://{bucket}: cannot look up video {'a' * 12}…: no AWS credentials found — "
+        "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
+    )
+    environ = {"AWS_PROFILE": "nowhere", "AWS_ENDPOINT_URL": moto.endpoint}
+    with pytest.raises(StoreError) as caught:
+        open_store(f"s3://{bucket}", environ=environ).get_sidecar("a" * 64)
+    assert str(caught.value) == (
+        f"store s3://{bucket}: cannot read the sidecar of {'a' * 12}…: AWS profile 'nowhere' "
+        "not found — fix AWS_PROFILE or add it to ~/.aws/config"
+    )
+
+
+def test_a_retry_mode_botocore_refuses_is_one_line_in_its_words(closed_port: int) -> None:
+    """AWS_RETRY_MODE reaches botocore: a value it does not know is told, with what to check."""
+    store = open_store("s3://bucket/p", environ={
+        "AWS_ACCESS_KEY_ID": CANARY_KEY, "AWS_SECRET_ACCESS_KEY": CANARY_SECRET,
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed_port}", "AWS_RETRY_MODE": "bogus"})
+    with pytest.raises(StoreError) as caught:
+        store.inventory()
+    assert str(caught.value) == (
+        "store s3://bucket/p: cannot list the videos: InvalidRetryModeError: Invalid value "
+        "provided to \"mode\": \"bogus\" must be one of: ('legacy', 'standard', 'adaptive') — "
+        "check the AWS settings and run again"
+    )
+    assert_one_clean_line(caught.value)
+
+
+def test_the_region_reaches_the_client(closed_port: int) -> None:
+    """AWS_REGION (else AWS_DEFAULT_REGION) is the region the client signs for."""
+    environ = {"AWS_ACCESS_KEY_ID": CANARY_KEY, "AWS_SECRET_ACCESS_KEY": CANARY_SECRET,
+               "AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed_port}"}
+    for extra, region in (({"AWS_REGION": "eu-west-3", "AWS_DEFAULT_REGION": "ap-south-1"},
+                           "eu-west-3"), ({"AWS_DEFAULT_REGION": "ap-south-1"}, "ap-south-1")):
+        store = open_store("s3://bucket/p", environ={**environ, **extra})
+        assert isinstance(store, S3Store)
+        assert store._client().meta.region_name == region
+
+
+class _NoSuchKey(BaseHTTPRequestHandler):
+    """Answers every GET as S3 does for a key it does not hold."""
+
+    def do_GET(self) -> None:  # the name http.server dispatches to
+        body = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code>'
+                b"<Message>none</Message></Error>")
+        self.send_response(404)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep the test output quiet."""
+
+
+@pytest.fixture
+def tls_s3(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An https server on loopback posing as S3, its certificate self-signed (the CA file)."""
+    cert, key = tmp_path / "ca.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NoSuchKey)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", cert
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_aws_ca_bundle_is_the_authority_an_https_endpoint_is_checked_against(
+    tls_s3: tuple[str, Path],
+) -> None:
+    """With AWS_CA_BUNDLE naming its certificate the server is trusted (a missing sidecar is
+    None); without it, the same server is refused as one that did not answer."""
+    endpoint, cert = tls_s3
+    environ = {"AWS_ACCESS_KEY_ID": CANARY_KEY, "AWS_SECRET_ACCESS_KEY": CANARY_SECRET,
+               "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1", "AWS_MAX_ATTEMPTS": "1"}
+    trusting = open_store("s3://bucket/p", environ={**environ, "AWS_CA_BUNDLE": str(cert)})
+    assert trusting.get_sidecar("a" * 64) is None
+    with pytest.raises(StoreError) as caught:
+        open_store("s3://bucket/p", environ=environ).get_sidecar("a" * 64)
+    assert f"{endpoint} did not answer (SSLError)" in str(caught.value)
+    assert_one_clean_line(caught.value)

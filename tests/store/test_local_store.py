@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import os
 import re
 import resource
@@ -315,3 +316,25 @@ def test_a_disk_that_fails_to_sync_is_one_line_and_the_object_is_not_in_place(
     monkeypatch.undo()
     assert not store.has(sha)
     assert list((tmp_path / "store").rglob("*.part")) == []
+
+
+def test_a_read_error_without_a_file_name_is_told_without_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that fails mid-read of a stored video (injected) gives an OSError with no file
+    name: the line gives its text and no empty "()"; nothing appears at dest."""
+    store = LocalStore(tmp_path / "store")
+    video, sha = make_video(tmp_path, b"a video")
+    store.put(video, sha, b"{}")
+
+    class Failing(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(Path, "open", lambda self, mode="r": Failing())
+    assert failure(lambda: store.get(sha, tmp_path / "back.mp4")) == (
+        f"store {store.url}: cannot read video {sha[:12]}…: Input/output error — check that "
+        "the store folder exists, is mounted and is readable"
+    )
+    monkeypatch.undo()
+    assert not (tmp_path / "back.mp4").exists()

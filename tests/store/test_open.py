@@ -116,9 +116,9 @@ def test_opening_does_no_network_io_the_first_operation_does(
         guarded(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", recording)
-    moto.create_bucket("opening-is-quiet")
+    name = moto.create_bucket("opening-is-quiet")
     connected.clear()
-    store = open_store("s3://opening-is-quiet/p", environ=moto.env())
+    store = open_store(f"s3://{name}/p", environ=moto.env())
     assert connected == []
     assert store.inventory() == frozenset()
     assert ("127.0.0.1", moto.port) in connected

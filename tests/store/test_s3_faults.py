@@ -59,10 +59,14 @@ def test_a_download_cut_short_is_refused_and_dest_kept(truncating_s3: str, tmp_p
     dest = tmp_path / "out" / "clip.mp4"
     dest.parent.mkdir()
     dest.write_bytes(b"the copy we had")
+    sha = hashlib.sha256(b"x").hexdigest()
     with pytest.raises(StoreError) as caught:
-        store.get(hashlib.sha256(b"x").hexdigest(), dest)
+        store.get(sha, dest)
     message = str(caught.value)
-    assert "the transfer ended early" in message and "\n" not in message
+    assert message == (
+        f"store s3://bucket/p: cannot download video {sha[:12]}…: the transfer ended early "
+        "(IncompleteReadError) — run again"
+    )
     assert "test-secret" not in message
     assert dest.read_bytes() == b"the copy we had"
     assert sorted(p.name for p in dest.parent.iterdir()) == ["clip.mp4"]

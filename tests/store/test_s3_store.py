@@ -4,7 +4,9 @@ scrubbed, against the moto server and a loopback server answering S3 errors."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import socket
 import threading
 import uuid
@@ -13,7 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import (
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from runner.store import open_store
 from runner.store import s3 as s3_module
@@ -129,6 +136,37 @@ def test_a_video_that_does_not_hash_to_its_name_is_one_exact_line(
     assert uploads.get("Uploads", []) == []
 
 
+def test_a_video_that_cannot_be_read_while_uploading_is_named(
+    store: S3Store, tmp_path: Path
+) -> None:
+    """A video path that is a folder is measured but cannot be read: the line names it."""
+    folder = tmp_path / "clip.mp4"
+    folder.mkdir()
+    assert failure(lambda: store.put(folder, "a" * 64, SIDECAR)) == (
+        f"store {store.url}: cannot upload {folder}: Is a directory ({folder}) — check the "
+        "output folder and run again"
+    )
+    assert not store.has("a" * 64)
+
+
+def test_a_read_error_without_a_file_name_is_told_without_one(
+    store: S3Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that fails mid-read (injected) gives an OSError with no file name: the line
+    gives its text and no empty "()"."""
+    video, sha = make_video(tmp_path, b"a video")
+
+    class Failing(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(Path, "open", lambda self, mode="r": Failing())
+    assert failure(lambda: store.put(video, sha, SIDECAR)) == (
+        f"store {store.url}: cannot upload {video}: Input/output error — check the output "
+        "folder and run again"
+    )
+
+
 def test_a_video_that_is_gone_before_it_is_uploaded_is_named(
     store: S3Store, tmp_path: Path
 ) -> None:
@@ -210,6 +248,7 @@ class _Answering(BaseHTTPRequestHandler):
     """Answers every request with the S3 error the test set on the server."""
 
     def do_GET(self) -> None:  # the name http.server dispatches to
+        self.server.requests += 1  # type: ignore[attr-defined]
         status, body = self.server.answer  # type: ignore[attr-defined]
         data = body.encode()
         self.send_response(status)
@@ -230,6 +269,7 @@ def answering() -> Iterator[ThreadingHTTPServer]:
     """A loopback HTTP server posing as S3 that answers what `server.answer` says."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Answering)
     server.answer = (500, "")  # type: ignore[attr-defined]
+    server.requests = 0  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -283,6 +323,28 @@ def test_an_error_without_a_message_says_so(answering: ThreadingHTTPServer, body
     )
 
 
+def test_an_error_without_a_code_is_told_by_its_status(answering: ThreadingHTTPServer) -> None:
+    """An S3 error whose body gives a message but no code: the status names it."""
+    answering.answer = (400, _error_xml("", "oops").replace(  # type: ignore[attr-defined]
+        "<Code></Code>", ""))
+    store = _answering_store(answering)
+    assert failure(lambda: store.get_sidecar("a" * 64)) == (
+        f"store s3://bucket/p: cannot read the sidecar of {'a' * 12}…: the server answered "
+        "HTTP 400: oops — check the store and run again"
+    )
+
+
+def test_aws_max_attempts_is_how_many_times_a_request_is_sent(
+    answering: ThreadingHTTPServer,
+) -> None:
+    """A server error with AWS_MAX_ATTEMPTS=1 is sent once, not retried (botocore's default
+    retries it, sleeping between tries)."""
+    answering.answer = (500, _error_xml("InternalError", "down"))  # type: ignore[attr-defined]
+    store = _answering_store(answering)
+    assert "InternalError: down" in failure(lambda: store.get_sidecar("a" * 64))
+    assert answering.requests == 1  # type: ignore[attr-defined]
+
+
 def test_an_answer_to_a_head_is_told_by_its_status(answering: ThreadingHTTPServer) -> None:
     """A HEAD's error has no body: the line gives the status and what to check."""
     answering.answer = (400, "")  # type: ignore[attr-defined]
@@ -322,6 +384,29 @@ def test_an_endpoint_is_shown_by_scheme_host_and_port_only(
                            f"{shown.format(port=closed_port)} did not answer (")
     assert line.endswith(") — check AWS_ENDPOINT_URL and that the server is up, then run again")
     assert SECRET not in line
+
+
+@pytest.mark.parametrize(
+    "timeout",
+    [ConnectTimeoutError(endpoint_url="http://127.0.0.1:1"),
+     ReadTimeoutError(endpoint_url="http://127.0.0.1:1")],
+    ids=["connect", "read"],
+)
+def test_an_endpoint_that_timed_out_is_told_so(
+    moto: MotoServer, store: S3Store, monkeypatch: pytest.MonkeyPatch, timeout: Exception
+) -> None:
+    """A connection or an answer that timed out (injected: botocore waits a minute) reads
+    "timed out", not botocore's class name."""
+    client = store._client()
+
+    def timing_out(**kwargs: object) -> None:
+        raise timeout
+
+    monkeypatch.setattr(client, "get_object", timing_out)
+    assert failure(lambda: store.get_sidecar("a" * 64)) == (
+        f"store {store.url}: cannot read the sidecar of {'a' * 12}…: {moto.endpoint} did not "
+        "answer (timed out) — check AWS_ENDPOINT_URL and that the server is up, then run again"
+    )
 
 
 def test_without_an_endpoint_the_default_aws_endpoint_is_named() -> None:
