@@ -137,6 +137,7 @@ TARGETS = (
                    "xǁSpecEnvironmentǁ_replace", "xǁSpecEnvironmentǁ_format",
                    "xǁSpecEnvironmentǁ_check_format", "xǁSpecEnvironmentǁ_check_bits",
                    "xǁSpecEnvironmentǁis_safe_attribute", "xǁSpecEnvironmentǁwrap_str_format",
+                   "xǁSpecEnvironmentǁ_counted",
                    "x__nesting", "xǁRendererǁ_guard"),
         why="the sandbox: what a template may touch and how much work it may do",
     ),
