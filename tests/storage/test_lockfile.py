@@ -521,6 +521,22 @@ def test_a_gitattributes_with_non_ascii_text_is_kept_under_an_ascii_locale(
 # ------------------------------------------------------ rewrites in the lock's own thread
 
 
+def disk_full_once(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Make the lock's first rewrite fail as on a full disk and the later ones succeed;
+    return the list of what each rewrite tried to write."""
+    attempts: list[bytes] = []
+    write = durable.write_atomic
+
+    def full_once(path: Path, data: bytes) -> None:
+        attempts.append(data)
+        if len(attempts) == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        write(path, data)
+
+    monkeypatch.setattr(lockfile, "write_atomic", full_once)
+    return attempts
+
+
 def ticking() -> Callable[[], float]:
     """A clock that moves 1,000 s per reading: no rewrite is ever too recent to repeat."""
     return itertools.count(0.0, 1000.0).__next__
@@ -564,16 +580,7 @@ def test_a_rewrite_that_failed_in_the_background_stops_the_run_at_the_next_chang
 ) -> None:
     """A rewrite that failed in the lock's thread (a full disk) is raised by the next
     maybe_flush, so the run stops there; a later rewrite never hides it."""
-    attempts: list[bytes] = []
-    write = durable.write_atomic
-
-    def full_once(path: Path, data: bytes) -> None:
-        attempts.append(data)
-        if len(attempts) == 1:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        write(path, data)
-
-    monkeypatch.setattr(lockfile, "write_atomic", full_once)
+    attempts = disk_full_once(monkeypatch)
     path = tmp_path / "s.yaml.lock"
     writer = LockWriter(path, clock=ticking())
     reached = False
@@ -632,16 +639,7 @@ def test_a_last_rewrite_that_failed_is_raised_when_the_block_ends(
 ) -> None:
     """A rewrite that failed in the lock's thread with no change after it is raised as
     the block ends cleanly: the run does not finish as if its lock were written."""
-    attempts: list[bytes] = []
-    write = durable.write_atomic
-
-    def full_once(path: Path, data: bytes) -> None:
-        attempts.append(data)
-        if len(attempts) == 1:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        write(path, data)
-
-    monkeypatch.setattr(lockfile, "write_atomic", full_once)
+    attempts = disk_full_once(monkeypatch)
     writer = LockWriter(tmp_path / "s.yaml.lock", clock=ticking())
     with pytest.raises(OSError, match="No space left"), writer.in_background():
         writer.put(state("done"))
