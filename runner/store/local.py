@@ -133,7 +133,8 @@ class LocalStore:
         what = f"cannot write: {exc.strerror or type(exc).__name__}{where}"
         return StoreError(self.url, what, "check that the store folder is writable and not full")
 
-    def _translate_errors(self, doing: str) -> Iterator[None]:
+    @contextmanager
+    def _boundary(self, doing: str) -> Iterator[None]:
         """Turn an OSError from reading or listing the store into a StoreError."""
         try:
             yield
@@ -142,11 +143,6 @@ class LocalStore:
             what = f"cannot {doing}: {exc.strerror or type(exc).__name__}{where}"
             todo = "check that the store folder exists, is mounted and is readable"
             raise StoreError(self.url, what, todo) from exc
-
-    # Made a context manager by a call, not a decorator: mutmut, which the mutation tests
-    # use (scripts/mutation.py), leaves decorated functions unmutated, and this is where
-    # every error reading the store becomes the line the user reads.
-    _boundary = contextmanager(_translate_errors)
 
 
 def _size_of(path: Path) -> int | None:

@@ -355,7 +355,8 @@ class S3Store:
         with suppress(ClientError, BotoCoreError):  # the error that made us abort is the news
             self._client().abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
 
-    def _translate_errors(self, doing: str) -> Iterator[None]:
+    @contextmanager
+    def _boundary(self, doing: str) -> Iterator[None]:
         """Translate boto3's errors (and OSError) into one scrubbed StoreError line."""
         try:
             yield
@@ -393,11 +394,6 @@ class S3Store:
             where = f" ({exc.filename})" if exc.filename else ""
             what = f"cannot {doing}: {exc.strerror or type(exc).__name__}{where}"
             raise self._error(what, "check the output folder and run again") from exc
-
-    # Made a context manager by a call, not a decorator: mutmut, which the mutation tests
-    # use (scripts/mutation.py), leaves decorated functions unmutated, and this is where
-    # every backend error becomes the line the user reads.
-    _boundary = contextmanager(_translate_errors)
 
     def _error(self, what: str, todo: str) -> StoreError:
         """Make a StoreError whose text holds none of the credentials in use."""
