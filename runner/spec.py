@@ -30,6 +30,7 @@ from typing import Any
 from runner.durable import NotRegular, read_regular
 from runner.errors import Problem, SpecError, UsageError
 from runner.expand import DEFAULT_JOB, Expander, Job
+from runner.heap import collector_paused
 from runner.request import LocalImage, Request
 from runner.schema_errors import explain_schema_error
 from runner.schemas import validator_for
@@ -64,6 +65,7 @@ class LoadedSpec:
     budget: float | None = None  # USD this spec's submissions may cost in one run (`budget:`)
 
 
+@collector_paused()  # a large spec's requests: runner.heap says why
 def load_specs(
     paths: Sequence[Path],
     *,

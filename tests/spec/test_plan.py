@@ -216,3 +216,37 @@ def test_schema_command_prints_a_valid_2020_12_schema(run_cli: Callable[..., Res
     assert schema["$schema"].endswith("2020-12/schema")
     for example in schema["examples"]:
         assert not list(Draft202012Validator(schema).iter_errors(example))
+
+
+def test_plan_totals_count_each_entry_by_its_own_rule() -> None:
+    """The totals, counted in one pass: orphans describe no video, only paid entries count
+    towards what a run generates and costs, and an unpriced one is never counted as free."""
+    from runner.decide import Action
+    from runner.planning import Plan, PlanEntry
+
+    def entry(status: str, action: str, payload: dict[str, object], *, paid: bool = False,
+              usd: float | None = None) -> PlanEntry:
+        return PlanEntry(
+            id=status, spec="s.yaml", spec_name="s", job="default", status=status,
+            reason=status, output=None, path=None, payload=payload, matrix={}, request=None,
+            action=action, paid=paid, estimated_usd=usd,
+        )
+
+    plan = Plan((
+        entry("new", Action.SUBMIT, {"duration": 5}, paid=True, usd=0.25),
+        entry("new", Action.SUBMIT, {}, paid=True),  # no price, no length
+        entry("new", Action.SUBMIT, {"duration": 4}, paid=True, usd=0.125),
+        entry("done", Action.SKIP, {"duration": 10}),
+        entry("pending", Action.COLLECT, {"duration": 5}),
+        entry("orphaned", Action.REPORT, {"duration": 7}),
+    ))
+    assert {k: n for k, n in plan.counts.items() if n} == {
+        "new": 3, "done": 1, "pending": 1, "orphaned": 1,
+    }
+    assert (plan.submissions, plan.unpriced, plan.unknown_length, plan.work) == (3, 1, 1, 4)
+    assert plan.estimated_usd == 0.375
+    assert (plan.video_seconds, plan.seconds_to_generate) == (24.0, 9.0)
+    plan.counts["new"] = 0  # a caller's copy: the plan's own totals stay
+    assert plan.counts["new"] == 3
+    summary = plan.summary()
+    assert summary["total"] == 6 and summary["video_seconds_to_generate"] == 9.0
