@@ -133,7 +133,7 @@ def output_clashes(outputs: Sequence[str]) -> dict[int, str]:
     folders: dict[str, str] = {}
     folded: dict[str, str] = {}  # a folder prefix as written -> folded
     # Each output's file names as folded: the video's and its sidecar's.
-    names = [(fold(output), fold(_with_suffix(output, SIDECAR_SUFFIX))) for output in outputs]
+    names = [_folded_files(output) for output in outputs]
     for output, (video, sidecar) in zip(outputs, names, strict=True):
         files.setdefault(video, output)
         files.setdefault(sidecar, output)
@@ -144,25 +144,27 @@ def output_clashes(outputs: Sequence[str]) -> dict[int, str]:
                 folded[prefix] = fold(prefix)
                 folders.setdefault(folded[prefix], output)
             end = output.find("/", end + 1)
+    # A file and a folder clash only through a name that is both, which a sweep seldom
+    # has: without one, no output needs its folders walked.
+    crossing = not folders.keys().isdisjoint(files)
     clashes: dict[int, str] = {}
     through: dict[str, str | None] = {}  # a folder prefix -> the output that is a file there
     for index, output in enumerate(outputs):
-        parts = output.split("/")
-        name = parts[-1]
-        first = folded.get(parts[0]) if len(parts) > 1 else fold(parts[0])
-        if parts[0] in RUNNER_FILES or first in _RUNNER_FOLDED:
-            clashes[index] = f"runs through the runner's own {parts[0]!r} — choose another name"
-        elif REPRO_INFIX in name and is_reproduction_name(name):
+        head, slash, _ = output.partition("/")
+        first = folded[head] if slash else names[index][0]
+        if head in RUNNER_FILES or first in _RUNNER_FOLDED:
+            clashes[index] = f"runs through the runner's own {head!r} — choose another name"
+        elif REPRO_INFIX in output and is_reproduction_name(output.rpartition("/")[2]):
             clashes[index] = (
                 f"is named like a reproduction ({REPRO_INFIX}N) — that name is kept for "
                 "`runner reproduce`; rename it"
             )
-        elif PART_SUFFIX in output and any(_PART.fullmatch(part) for part in parts):
+        elif PART_SUFFIX in output and any(_PART.fullmatch(p) for p in output.split("/")):
             clashes[index] = "is named like one of the runner's temporary .part files — rename it"
-        else:
+        elif crossing:
             video, sidecar = names[index]
             for path, what in ((video, "is"), (sidecar, "has a sidecar that is")):
-                other = folders.get(path) if folders else None
+                other = folders.get(path)
                 if other is not None:
                     clashes[index] = f"{what} also a folder of {other!r} — rename one of them"
                     break
@@ -182,6 +184,14 @@ def output_clashes(outputs: Sequence[str]) -> dict[int, str]:
                         break
                     end = output.find("/", end + 1)
     return clashes
+
+
+def _folded_files(output: str) -> tuple[str, str]:
+    """Return the folded names of an output's video and its sidecar."""
+    if output.isascii():  # folding is lowering, which moves no dot: the suffix goes after
+        video = output.lower()
+        return video, _with_suffix(video, SIDECAR_SUFFIX)
+    return fold(output), fold(_with_suffix(output, SIDECAR_SUFFIX))
 
 
 def _with_suffix(path: str, suffix: str) -> str:
