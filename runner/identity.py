@@ -106,10 +106,11 @@ class Identities:
         for name in order:
             value = body[name]
             kind = type(value)
-            if kind in _REMEMBERED:
-                piece = values.get((name, kind, value))
-                if piece is None:
-                    piece = self._encode(name, kind, value)
+            if kind is int:  # not remembered: json writes int.__repr__, as cheap as a lookup
+                piece = self._key(name) + int.__repr__(value)
+            elif kind in _REMEMBERED:
+                found = values.get((name, kind, value))
+                piece = found if found is not None else self._encode(name, kind, value)
             elif kind is float:
                 if not math.isfinite(value):
                     return None  # canonical_json refuses it; let it say so
@@ -136,4 +137,4 @@ class Identities:
         return piece
 
 
-_REMEMBERED = frozenset([str, int, bool, type(None)])
+_REMEMBERED = frozenset([str, bool, type(None)])
