@@ -154,9 +154,8 @@ def _product(
     # instead of a method call per axis (a 100,000-combination sweep makes 100,000).
     values_of = [axis.values for axis in axes]
     origins_of = [list(map(axis.origin, range(len(axis.values)))) for axis in axes]
-    for chosen, where in zip(
-        itertools.product(*values_of), itertools.product(*origins_of), strict=True
-    ):
+    products = zip(itertools.product(*values_of), itertools.product(*origins_of), strict=True)
+    for chosen, where in products:
         values = dict(zip(names, chosen, strict=True))
         if excludes and any(
             all(_same(values[k], v) for k, v in entry.items()) for entry in excludes

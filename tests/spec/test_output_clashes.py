@@ -48,9 +48,11 @@ def test_unicode_forms_of_one_name_clash() -> None:
 
 
 @pytest.mark.parametrize("first", ["manifest.jsonl", "Manifest.JSONL", ".posters", "index.html"])
-def test_paths_through_the_runners_own_files_are_refused(first: str) -> None:
-    """The manifest, lock, gallery and posters are the runner's: no video goes there."""
-    assert output_clashes([f"{first}/b.mp4"]) == {
+@pytest.mark.parametrize("rest", ["b.mp4", "x/b.mp4", "x/y/b.mp4"])
+def test_paths_through_the_runners_own_files_are_refused(first: str, rest: str) -> None:
+    """The manifest, lock, gallery and posters are the runner's: no video goes there, at
+    any depth below them."""
+    assert output_clashes([f"{first}/{rest}"]) == {
         0: f"runs through the runner's own {first!r} — choose another name"}
 
 
@@ -63,10 +65,26 @@ def test_reproduction_and_temporary_names_are_kept_for_the_runner() -> None:
     }
 
 
+@pytest.mark.parametrize("output", ["x.repro-1.mp4", "a/b/x.repro-3.mp4", "A/X.repro-12.mp4"])
+def test_a_reproduction_name_is_refused_at_any_depth(output: str) -> None:
+    assert output_clashes([output]) == {
+        0: "is named like a reproduction (.repro-N) — that name is kept for `runner "
+           "reproduce`; rename it"}
+
+
 def test_names_that_only_look_like_the_runners_are_fine() -> None:
     """`.repro-` without its digits and `.part` that is no temporary file's name are
     ordinary names: only the exact shapes are kept for the runner."""
     assert output_clashes(["a/x.repro-final.mp4", "a.part/x.mp4", "b/clip.part-2.mp4"]) == {}
+    # A folder named like a reproduction holds ordinary videos: only the file name counts.
+    assert output_clashes(["a.repro-1.d/x.mp4", "b.repro-2/c/y.mp4"]) == {}
+
+
+def test_beside_a_clash_the_other_outputs_are_walked_and_stay_fine() -> None:
+    """One name that is both a file and a folder makes every output's folders be walked;
+    the outputs that run through no file are still fine, at any depth."""
+    clashes = output_clashes(["X.mp4", "x.mp4/y.mp4", "k/z.mp4", "k/l/m/n.mp4", "top.mp4"])
+    assert set(clashes) == {0, 1}
 
 
 def test_every_video_through_a_file_is_refused_not_only_the_first() -> None:
