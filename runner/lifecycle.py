@@ -43,7 +43,7 @@ from runner.lockfile import LockWriter
 from runner.loopback import is_loopback_url
 from runner.manifest import Manifest, format_ts, parse_ts
 from runner.polling import PollScheduler, PollSettings
-from runner.poster import POSTER_AT, poster_jpeg, poster_path, save_poster
+from runner.poster import POSTER_AT, poster_jpeg, poster_path, save_poster, warm_up
 from runner.probe import NotAVideo, VideoFacts, probe_frame
 from runner.progress import format_duration
 from runner.reconcile import HORIZON, Ledger, client_request_id
@@ -146,6 +146,13 @@ class Shared:
     budget_noted: set[str] = field(default_factory=set)  # budget stops already told
     estimates: Callable[[Request], float | None] = lambda _request: None
     connect_failures: dict[str, int] = field(default_factory=dict)
+    warming: asyncio.Task[None] | None = None  # runner.poster.warm_up, once a run
+
+    def warm_up(self) -> None:
+        """Load the video tools in a worker thread while generations are being made
+        (runner.poster.warm_up), once a run."""
+        if self.warming is None:
+            self.warming = asyncio.create_task(asyncio.to_thread(_warm_up))
 
     def stop_provider(self, provider: str, why: str) -> None:
         """Stop every further submission to `provider` for this run (a quota)."""
@@ -480,6 +487,8 @@ async def collect(
             return Result(Outcome.TIMED_OUT, reason)
         delay = 0.0 if immediate else shared.scheduler.next_delay(elapsed, st.polls, request.model)
         immediate = False
+        if delay > 0:
+            shared.warm_up()  # the first wait of the run: nothing else needs the CPU now
         await shared.clock.sleep(delay)
         st.polls += 1
         try:
@@ -699,3 +708,12 @@ def _probe_and_poster(video: Path) -> tuple[VideoFacts, bytes | None]:
         return facts, poster_jpeg(frame)
     except av.FFmpegError:
         return facts, None
+
+
+def _warm_up() -> None:
+    """`runner.poster.warm_up`, whose failure changes nothing: the first video then loads
+    the same tools itself, and reports what goes wrong with them."""
+    try:
+        warm_up()
+    except Exception:  # noqa: BLE001 - an optimisation only; the probe reports real errors
+        return
