@@ -58,3 +58,40 @@ def test_a_number_canonical_json_refuses_is_refused_alike() -> None:
         request_id("aimlapi", MODEL, ENDPOINT, {"seed": 10**5000})  # more digits than str()
     with pytest.raises(ValueError):
         Identities().request_id("aimlapi", MODEL, ENDPOINT, {"seed": 10**5000})
+
+
+def test_a_body_seen_before_is_hashed_without_encoding_anything_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Keys, texts and the provider/model/endpoint tail are encoded once and remembered."""
+    import runner.identity
+
+    calls: list[object] = []
+    encode = runner.identity.canonical_json
+
+    def counting(obj: object) -> bytes:
+        calls.append(obj)
+        return encode(obj)
+
+    monkeypatch.setattr(runner.identity, "canonical_json", counting)
+    identities = Identities()
+    body = {"prompt": "a harbour", "ratio": "16:9", "loop": False, "seed": 3}
+    first = identities.request_id("aimlapi", MODEL, ENDPOINT, body)
+    assert calls  # the first time, everything is encoded
+    calls.clear()
+    again = identities.request_id("aimlapi", MODEL, ENDPOINT, {**body, "seed": 4})
+    assert calls == [] and first != again
+    assert again == request_id("aimlapi", MODEL, ENDPOINT, {**body, "seed": 4})
+
+
+def test_a_body_with_keys_that_are_not_text_is_encoded_whole_alike() -> None:
+    body: dict[Any, Any] = {1: "a", 2: "b"}
+    for provider, model, endpoint in (("aimlapi", MODEL, ENDPOINT), ("sandbox", "m", "/e")):
+        assert Identities().request_id(provider, model, endpoint, body) == request_id(
+            provider, model, endpoint, body
+        )
+
+
+def test_derive_seed_refuses_a_body_that_has_its_seed() -> None:
+    with pytest.raises(ValueError, match=r"^derive_seed\(\) takes the body without its seed$"):
+        Identities().derive_seed("aimlapi", MODEL, ENDPOINT, {"seed": 1, "prompt": "x"})
