@@ -19,6 +19,7 @@ import click
 from runner import __version__
 from runner.config import MAX_BUDGET
 from runner.errors import RunnerError, SpecError, UsageError
+from runner.heap import collector_paused
 from runner.layout import DEFAULT_ROOT
 from runner.providers import PROVIDERS
 
@@ -145,6 +146,9 @@ def validate(paths: tuple[Path, ...]) -> None:
                    "`runner run --plan FILE`.")
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 0 when there is nothing to do, 2 when there is work, 1 on error.")
+# Paused from reading the specs to printing the plan (runner.heap), and until the plan
+# is freed: the collector comes back when the command's frame, the plan with it, is gone.
+@collector_paused()
 def plan(paths: tuple[Path, ...], as_json: bool, sandbox: bool, base_url: str | None,
          output_dir: Path, store: str | None, only: tuple[str, ...], force: bool,
          retry_failed: bool, resubmit_unknown: bool, regenerate_lost: bool,

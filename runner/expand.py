@@ -92,7 +92,10 @@ class Expander:
         self.requests: list[Request] = []
         self.by_id: dict[str, tuple[str, Mapping[str, Any]]] = {}
         self.by_output: dict[str, tuple[str, Mapping[str, Any]]] = {}
-        self.jobs_by_name: dict[str, _JobExpander] = {}  # to point at an output's template
+        # Per job, where its output template is written (None: it has none), to point at;
+        # not the job expanders themselves, whose back-reference would make a cycle that
+        # keeps 100,000 requests' indexes for the garbage collector instead of freeing them.
+        self.output_sites: dict[str, tuple[DocPath | None, Job]] = {}
         self.image_cache: dict[str, tuple[str | LocalImage, str]] = {}  # resolved, label
         self.identities = Identities()
         self.validators: dict[str, BodyValidator] = {}
@@ -118,7 +121,7 @@ class Expander:
                 continue
             left -= len(combos)
             expander = _JobExpander(self, job)
-            self.jobs_by_name[job.name] = expander
+            self.output_sites[job.name] = (expander.output[1] if expander.output else None, job)
             expander.run(combos)
         self._refuse_clashes()
 
@@ -127,7 +130,8 @@ class Expander:
         outputs = [request.output for request in self.requests]
         for index, problem in sorted(output_clashes(outputs).items()):
             request = self.requests[index]
-            site = self.jobs_by_name[request.job].output_site(request)
+            template, job = self.output_sites[request.job]
+            site = template or (job.matrix_path if request.matrix else job.path)
             self.spec.at(site, f"output path {short(request.output)} {problem}")
 
     def validator(self, model: Model, route: Route) -> BodyValidator:
@@ -498,12 +502,6 @@ class _JobExpander:
         self.parent.by_id[rid] = here
         self.parent.by_output[folded] = here
         return True
-
-    def output_site(self, request: Request) -> DocPath:
-        """Return where the output path of one of this job's requests is written."""
-        if self.output is not None:
-            return self.output[1]
-        return self.job.matrix_path if request.matrix else self.job.path
 
 
 @dataclass
