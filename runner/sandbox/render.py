@@ -3,8 +3,9 @@
 A clip is the first-frame image under a slow camera move (zoom or pan) chosen from the
 model, prompt and seed, at the model's documented output size divided by the scale
 factor. The bytes are a pure function of the `RenderJob`: colour conversion is integer
-numpy, libx264 runs single-threaded and the muxer is bit-exact, so identical requests
-give identical files and another seed gives another file.
+numpy, libx264 runs single-threaded without its macroblock tree (which made one job's
+bytes vary now and then) and the muxer is bit-exact, so identical requests give identical
+files and another seed gives another file.
 """
 
 from __future__ import annotations
@@ -262,7 +263,10 @@ def _encode(
             "preset": "veryfast",
             "crf": "26",
             "flags": "+bitexact",
-            "x264-params": "threads=1",
+            # mbtree off: x264's macroblock-tree pass made the same frames encode to other
+            # bytes now and then within one process (2–4 distinct files in 30 renders of
+            # one job under pytest; with mbtree=0, 1 in 4 × 30). Single-threaded as well.
+            "x264-params": "threads=1:mbtree=0",
             "g": str(fps),  # a keyframe every second: seekable in the gallery
         }
         for pts, plane in enumerate(frames):

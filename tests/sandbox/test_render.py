@@ -49,8 +49,9 @@ def probe(data: bytes) -> tuple[str, int, int, float, int]:
 
 
 def test_same_job_gives_identical_bytes() -> None:
-    """Rendering the same job twice gives byte-identical files."""
-    assert render_clip(job()) == render_clip(job())
+    """Rendering the same job again and again gives byte-identical files (x264's
+    macroblock tree gave 2–4 distinct files in 30 renders: a run of several catches it)."""
+    assert len({render_clip(job()) for _ in range(12)}) == 1
 
 
 @pytest.mark.parametrize("change", [{"seed": 2}, {"prompt": "a fast pan"},
