@@ -117,6 +117,11 @@ TARGETS = (
         functions=("x_refuse_escaping_outputs", "x__blocking_path"),
         why="the output-path checks before anything is written or paid",
     ),
+    Target(
+        "quick_checks", "runner/schema_errors.py", ("tests/spec/test_quick_checks.py",),
+        functions=("x__quick_check",),
+        why="the plain tests that pass a parameter value without jsonschema",
+    ),
     Target("layout", "runner/layout.py",
            ("tests/spec/test_output_clashes.py", "tests/engine/test_output_root.py",
             "tests/spec/test_spec.py")),
