@@ -293,9 +293,9 @@ def _quick_check(schema: Any) -> Callable[[Any], bool] | None:
     spares the validator a jsonschema pass for each of a sweep's distinct seeds. None
     for any other schema.
     """
-    if not isinstance(schema, dict) or not set(schema) - _ANNOTATIONS:
+    if not isinstance(schema, dict):
         return None
-    kind = schema.get("type")
+    kind = schema.get("type")  # none (annotations only, or `const`...): left to jsonschema
     bounds = set(schema) - _ANNOTATIONS - {"type"}
     if kind == "integer" and bounds <= {"minimum", "maximum"}:
         low, high = schema.get("minimum"), schema.get("maximum")
