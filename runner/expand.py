@@ -28,7 +28,7 @@ from runner.catalog import (
 from runner.identity import Identities, canonical_json
 from runner.images import ImageProblem, ImageResolver
 from runner.layout import fold, output_clashes
-from runner.matrix import Combination, MatrixError, MatrixTooLarge, expand
+from runner.matrix import Combination, MatrixError, MatrixTooLarge, expand, holds_float
 from runner.request import LocalImage, Request, replaced
 from runner.schema_errors import BodyValidator, dotted, short
 from runner.templates import Renderer, Template, TemplateProblem
@@ -96,7 +96,9 @@ class Expander:
         # not the job expanders themselves, whose back-reference would make a cycle that
         # keeps 100,000 requests' indexes for the garbage collector instead of freeing them.
         self.output_sites: dict[str, tuple[DocPath | None, Job]] = {}
-        self.image_cache: dict[str, tuple[str | LocalImage, str]] = {}  # resolved, label
+        # A spec's image value -> (the local image it names, else None; its label; the
+        # local image's sha256: reference, made once, else None).
+        self.image_cache: dict[str, tuple[LocalImage | None, str, str | None]] = {}
         self.identities = Identities()
         self.validators: dict[str, BodyValidator] = {}
         self.catalog = load_catalog()
@@ -226,7 +228,7 @@ class _JobExpander:
                 self.dynamic.append((key, compiled, origin))
         self.param_keys = frozenset(key for key, _, _ in self.params) | {"model"}
         # Only a matrix holding a float anywhere at the top needs normalising per request.
-        self.floats = any(isinstance(v, float) for c in combos for v in c.values.values())
+        self.floats = holds_float(self.job.matrix)
         for combo in combos:
             request = self._request(combo)
             if request is not None:
@@ -367,18 +369,21 @@ class _JobExpander:
             found = images.get(value)
             if found is None:
                 try:
-                    found = self.parent.images.resolve_labelled(value)
+                    resolved, label = self.parent.images.resolve_labelled(value)
                 except ImageProblem as exc:
                     self.spec.at(self._origins(combo, target).get(top, self.params_origin),
                                  f"{top}: {exc}")
                     failed.add(top)
                     continue
-                images[value] = found
-            resolved, label = found
+                found = images[value] = (
+                    (resolved, label, resolved.ref) if isinstance(resolved, LocalImage)
+                    else (None, label, None)
+                )
+            local, label, ref = found
             shown.setdefault(top, label)
-            if isinstance(resolved, LocalImage):
-                self.parent.found_images[resolved.sha256] = resolved
-                body = _placed(body, at, resolved.ref)
+            if local is not None and ref is not None:  # sent by its reference
+                self.parent.found_images[local.sha256] = local
+                body = _placed(body, at, ref)
         provider, model, endpoint = self.job.provider, target.model.name, route.endpoint
         identities = self.parent.identities
         seed_derived = route.seed is not None and route.seed.field not in body

@@ -57,13 +57,13 @@ class Identities:
     not text, or with a value canonical JSON refuses, take `canonical_json` whole.
     """
 
-    LIMIT = 65_536  # remembered values per key; past that a value is encoded every time
+    LIMIT = 65_536  # remembered texts per key; past that a text is encoded every time
 
     def __init__(self) -> None:
-        self._values: dict[tuple[str, type, Any], str] = {}  # (key, type, value) -> its JSON
-        self._counts: dict[str, int] = {}
+        self._texts: dict[str, dict[str, str]] = {}  # key -> text value -> its JSON piece
         self._keys: dict[str, str] = {}
-        self._order: dict[tuple[str, ...], tuple[str, ...]] = {}
+        # Body keys in insertion order -> (key, its JSON prefix, its texts) in sorted order.
+        self._order: dict[tuple[str, ...], tuple[tuple[str, str, dict[str, str]], ...]] = {}
         self._tails: dict[tuple[str, str, str], str] = {}
 
     def request_id(self, provider: str, model: str, endpoint: str, body: Mapping[str, Any]) -> str:
@@ -99,25 +99,33 @@ class Identities:
         if order is None:
             if not all(type(name) is str for name in names):
                 return None
-            order = tuple(sorted(names))
+            order = tuple(
+                (name, self._key(name), self._texts.setdefault(name, {}))
+                for name in sorted(names)
+            )
             self._order[names] = order
-        values = self._values
         parts = []
-        for name in order:
+        for name, key, texts in order:
             value = body[name]
             kind = type(value)
-            if kind is int:  # not remembered: json writes int.__repr__, as cheap as a lookup
-                piece = self._key(name) + int.__repr__(value)
-            elif kind in _REMEMBERED:
-                found = values.get((name, kind, value))
-                piece = found if found is not None else self._encode(name, kind, value)
+            if kind is str:  # a text key holds a text only: 1, True and "1" stay apart
+                piece = texts.get(value)
+                if piece is None:
+                    piece = key + canonical_json(value).decode("utf-8")
+                    if len(texts) < self.LIMIT:
+                        texts[value] = piece
+            elif kind is int:  # not remembered: json writes int.__repr__, as cheap as a lookup
+                piece = key + int.__repr__(value)
+            elif kind is bool:
+                piece = key + ("true" if value else "false")
+            elif value is None:
+                piece = key + "null"
             elif kind is float:
                 if not math.isfinite(value):
                     return None  # canonical_json refuses it; let it say so
-                # Not remembered: -0.0 == 0.0 as keys, but they encode differently.
-                piece = self._key(name) + float.__repr__(value)
+                piece = key + float.__repr__(value)
             else:  # lists and mappings: encoded as they are, nested keys sorted alike
-                piece = self._key(name) + canonical_json(value).decode("utf-8")
+                piece = key + canonical_json(value).decode("utf-8")
             parts.append(piece)
         return "{" + ",".join(parts) + "}"
 
@@ -127,14 +135,3 @@ class Identities:
             key = canonical_json(name).decode("utf-8") + ":"
             self._keys[name] = key
         return key
-
-    def _encode(self, name: str, kind: type, value: Any) -> str:
-        piece = self._key(name) + canonical_json(value).decode("utf-8")
-        count = self._counts.get(name, 0)
-        if count < self.LIMIT:
-            self._values[(name, kind, value)] = piece
-            self._counts[name] = count + 1
-        return piece
-
-
-_REMEMBERED = frozenset([str, bool, type(None)])

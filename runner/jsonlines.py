@@ -9,14 +9,22 @@ values take the standard encoder with the same separators, so every line reads a
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 
 
+def _mapping(value: Any) -> dict[Any, Any]:
+    """Encode a mapping that is not a dict (a read-only view) as the dict it shows."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    msg = f"{type(value).__name__} is not JSON serializable"
+    raise TypeError(msg)
+
+
 def _standard(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_mapping)
 
 
 def line_encoder() -> Callable[[Any], str]:
@@ -25,7 +33,7 @@ def line_encoder() -> Callable[[Any], str]:
 
     def encode(value: Any) -> str:
         try:
-            return dumps(value).decode("utf-8")
+            return dumps(value, default=_mapping).decode("utf-8")
         except orjson.JSONEncodeError:
             return _standard(value)
 

@@ -42,6 +42,7 @@ POSTERS = ".posters"
 REPRODUCTIONS = ".reproductions"
 PART_SUFFIX = ".part"
 SIDECAR_SUFFIX = ".json"
+VIDEO_SUFFIX = ".mp4"
 LOCKFILE_SUFFIX = ".lock"
 REPRO_INFIX = ".repro-"
 # Names at the top of a spec's folder that belong to the runner, not to any video.
@@ -128,30 +129,29 @@ def output_clashes(outputs: Sequence[str]) -> dict[int, str]:
     reproductions (`a.repro-1.mp4`).
     """
     # Folder prefixes repeat across a sweep (100,000 videos in 120 folders): each distinct
-    # one is folded and looked up once.
+    # one is folded and looked up once, and only an output in a new folder walks them.
     files: dict[str, str] = {}
     folders: dict[str, str] = {}
     folded: dict[str, str] = {}  # a folder prefix as written -> folded
+    parents: set[str] = set()
+    clashes: dict[int, str] = {}
     # Each output's file names as folded: the video's and its sidecar's.
     names = [_folded_files(output) for output in outputs]
-    for output, (video, sidecar) in zip(outputs, names, strict=True):
+    for index, (output, (video, sidecar)) in enumerate(zip(outputs, names, strict=True)):
         files.setdefault(video, output)
         files.setdefault(sidecar, output)
-        end = output.find("/")
-        while end != -1:
-            prefix = output[:end]
-            if prefix not in folded:
-                folded[prefix] = fold(prefix)
-                folders.setdefault(folded[prefix], output)
-            end = output.find("/", end + 1)
-    # A file and a folder clash only through a name that is both, which a sweep seldom
-    # has: without one, no output needs its folders walked.
-    crossing = not folders.keys().isdisjoint(files)
-    clashes: dict[int, str] = {}
-    through: dict[str, str | None] = {}  # a folder prefix -> the output that is a file there
-    for index, output in enumerate(outputs):
+        parent = output.rpartition("/")[0]
+        if parent not in parents:  # its prefixes are new to `folded` only in a new folder
+            parents.add(parent)
+            end = output.find("/")
+            while end != -1:
+                prefix = output[:end]
+                if prefix not in folded:
+                    folded[prefix] = fold(prefix)
+                    folders.setdefault(folded[prefix], output)
+                end = output.find("/", end + 1)
         head, slash, _ = output.partition("/")
-        first = folded[head] if slash else names[index][0]
+        first = folded[head] if slash else video
         if head in RUNNER_FILES or first in _RUNNER_FOLDED:
             clashes[index] = f"runs through the runner's own {head!r} — choose another name"
         elif REPRO_INFIX in output and is_reproduction_name(output.rpartition("/")[2]):
@@ -161,29 +161,36 @@ def output_clashes(outputs: Sequence[str]) -> dict[int, str]:
             )
         elif PART_SUFFIX in output and any(_PART.fullmatch(p) for p in output.split("/")):
             clashes[index] = "is named like one of the runner's temporary .part files — rename it"
-        elif crossing:
-            video, sidecar = names[index]
-            for path, what in ((video, "is"), (sidecar, "has a sidecar that is")):
-                other = folders.get(path)
-                if other is not None:
-                    clashes[index] = f"{what} also a folder of {other!r} — rename one of them"
+    # A file and a folder clash only through a name that is both, which a sweep seldom
+    # has: without one, no output needs its folders walked.
+    if folders.keys().isdisjoint(files):
+        return clashes
+    through: dict[str, str | None] = {}  # a folder prefix -> the output that is a file there
+    for index, output in enumerate(outputs):
+        if index in clashes:
+            continue  # a name of the runner's own is said first
+        video, sidecar = names[index]
+        for path, what in ((video, "is"), (sidecar, "has a sidecar that is")):
+            other = folders.get(path)
+            if other is not None:
+                clashes[index] = f"{what} also a folder of {other!r} — rename one of them"
+                break
+        else:
+            end = output.find("/")
+            while end != -1:
+                folder = output[:end]
+                if folder in through:
+                    other = through[folder]
+                else:
+                    other = through[folder] = files.get(folded[folder])
+                if other is not None and other != output:
+                    clashes[index] = (
+                        f"runs through {folder!r}, a file of {other!r} (a video or its "
+                        "sidecar) — rename one of them"
+                    )
                     break
-            else:
-                end = output.find("/")
-                while end != -1:
-                    folder = output[:end]
-                    if folder in through:
-                        other = through[folder]
-                    else:
-                        other = through[folder] = files.get(folded[folder])
-                    if other is not None and other != output:
-                        clashes[index] = (
-                            f"runs through {folder!r}, a file of {other!r} (a video or its "
-                            "sidecar) — rename one of them"
-                        )
-                        break
-                    end = output.find("/", end + 1)
-    return clashes
+                end = output.find("/", end + 1)
+    return dict(sorted(clashes.items()))
 
 
 def _folded_files(output: str) -> tuple[str, str]:
@@ -196,6 +203,9 @@ def _folded_files(output: str) -> tuple[str, str]:
 
 def _with_suffix(path: str, suffix: str) -> str:
     """Return `str(PurePosixPath(path).with_suffix(suffix))` for a relative file path."""
+    size = len(VIDEO_SUFFIX)
+    if path.endswith(VIDEO_SUFFIX) and len(path) > size and path[-size - 1] != "/":
+        return path[:-size] + suffix  # a video's name (every output's), the common case
     head, slash, name = path.rpartition("/")
     dot = name.rfind(".")
     stem = name[:dot] if 0 < dot < len(name) - 1 else name

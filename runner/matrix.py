@@ -45,7 +45,7 @@ class Axis:
         return self.path if self.is_range else (*self.path, index)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per request, as `runner.request.Request` says
 class Combination:
     """One matrix combination: axis -> value, and where each value came from."""
 
@@ -141,6 +141,24 @@ def expand(matrix: Mapping[str, Any] | None, path: Path, limit: int) -> list[Com
             f"{limit:,} — shrink an axis, or raise max_requests if you mean it",
         )
     return result
+
+
+def holds_float(matrix: Mapping[str, Any] | None) -> bool:
+    """Return whether a combination of this (schema-valid) matrix may hold a float value.
+
+    A combination's values are axis values and include entries' values, so those are
+    looked at, once each, rather than the (many more) combinations. Ranges are integers.
+    """
+    for name, raw in (matrix or {}).items():
+        if name == "include":
+            values: list[Any] = [v for entry in raw for v in entry.values()]
+        elif name != "exclude" and isinstance(raw, list):
+            values = raw
+        else:
+            continue  # exclude (its values are not added), or a range of integers
+        if any(isinstance(v, float) for v in values):
+            return True
+    return False
 
 
 def _product(

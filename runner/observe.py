@@ -96,7 +96,8 @@ class _Listings:
             except OSError:  # absent, not a folder, unreadable: nothing to adopt from it
                 names = frozenset()
             self._names[parent] = names
-        return sidecar_name(output).rpartition("/")[2] in names
+        # A new sweep's folders are absent or empty: no sidecar name to work out then.
+        return bool(names) and sidecar_name(output).rpartition("/")[2] in names
 
 
 def _with_file(

@@ -135,9 +135,10 @@ def _as_text(value: Any) -> str:
 # -------------------------------------------------------------------------------- plan
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, for the reason `runner.request.Request` gives
 class PlanEntry:
-    """One line of a plan: a request (or an orphaned record) and what a run does with it."""
+    """One line of a plan: a request (or an orphaned record) and what a run does with it
+    (read-only by convention)."""
 
     id: str
     spec: str  # display path of the spec
@@ -167,7 +168,9 @@ class PlanEntry:
         """Seconds of video this request makes, or None when nothing says how long."""
         return video_seconds(self.payload, self.request.model if self.request else None)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, shared: bool = False) -> dict[str, Any]:
+        """Return the entry as JSON-ready data; `shared`: with the request's own body and
+        matrix rather than copies, for a caller that encodes the row at once."""
         row: dict[str, Any] = {
             "id": self.id,
             "spec": self.spec,
@@ -182,8 +185,8 @@ class PlanEntry:
             "orphaned": self.status == "orphaned",
             "output": self.output,
             "path": self.path,
-            "payload": dict(self.payload),
-            "matrix": dict(self.matrix),
+            "payload": self.payload if shared else dict(self.payload),
+            "matrix": self.matrix if shared else dict(self.matrix),
         }
         if self.request is not None:
             row.update(
@@ -337,7 +340,7 @@ class Plan:
         yield head[:-2] + ',\n  "requests": ['
         encode = line_encoder()
         for i, entry in enumerate(self.entries):
-            yield ("\n    " if i == 0 else ",\n    ") + encode(entry.to_json())
+            yield ("\n    " if i == 0 else ",\n    ") + encode(entry.to_json(shared=True))
         yield ("\n  ]" if self.entries else "]") + "\n}\n"
 
 

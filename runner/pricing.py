@@ -25,10 +25,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from runner import __version__
 from runner.catalog import get_model, seconds_of
@@ -37,11 +35,15 @@ from runner.errors import RunnerError, UsageError
 from runner.providers import get_provider
 from runner.request import Request
 from runner.schemas import schemas_dir
-from runner.transport import tls_context
+
+if TYPE_CHECKING:
+    # httpx (and rich, which it imports whenever rich is installed) is loaded only to
+    # fetch: a plan priced offline or from a file never needs it (~150 ms of imports).
+    import httpx
 
 CATALOG_PATH = "/v1/models?include=pricing"
 PRICES_ENV = "RUNNER_PRICES"  # unset: live; "offline"; or a catalog JSON file
-TIMEOUT = httpx.Timeout(connect=5.0, read=20.0, write=5.0, pool=5.0)
+TIMEOUT = {"connect": 5.0, "read": 20.0, "write": 5.0, "pool": 5.0}  # httpx.Timeout's
 SNAPSHOT = "prices/snapshot.json"  # relative to schemas/
 MAX_BODY = 50 * 1024 * 1024  # a catalog of a few thousand models is a few megabytes
 
@@ -146,9 +148,11 @@ def fetch_prices(
     """Return the price list at `base_url`: fetched (or confirmed by a 304), else cached,
     else the shipped snapshot. Never raises for a network problem: prices inform, they do
     not block."""
+    import httpx
+
     ask = _Ask(base_url, folder or cache_dir(), wall)
     try:
-        with httpx.Client(timeout=TIMEOUT, transport=transport) as client:
+        with httpx.Client(timeout=httpx.Timeout(**TIMEOUT), transport=transport) as client:
             response = client.get(ask.url, headers=ask.headers)
     except httpx.HTTPError as exc:
         return ask.fallback(f"offline: {type(exc).__name__}")
@@ -163,10 +167,14 @@ async def fetch_prices_async(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> PriceList:
     """`fetch_prices` for the run's event loop (and its API transport, in tests)."""
+    import httpx
+
+    from runner.transport import tls_context
+
     ask = _Ask(base_url, folder or cache_dir(), wall)
     try:
         async with httpx.AsyncClient(
-            timeout=TIMEOUT, transport=transport, verify=tls_context()
+            timeout=httpx.Timeout(**TIMEOUT), transport=transport, verify=tls_context()
         ) as client:
             response = await client.get(ask.url, headers=ask.headers)
     except httpx.HTTPError as exc:

@@ -203,6 +203,10 @@ _SEPARABLE = frozenset(
 )
 
 
+# A body key: its name, whether it holds an image, its texts' problems, its plain test.
+_Step = tuple[str, bool, dict[str, list[_Issue]], Callable[[Any], bool] | None]
+
+
 class BodyValidator:
     """Validate request bodies against one model route's schema, caching per parameter value.
 
@@ -211,6 +215,8 @@ class BodyValidator:
     sweep validates its prompt once, not 100,000 times. A schema that is not flat is
     validated whole for every body.
     """
+
+    TEXTS = 65_536  # remembered texts per key; past that a text is checked every time
 
     def __init__(self, model: Model, route: Route) -> None:
         self.model = model
@@ -221,8 +227,11 @@ class BodyValidator:
         schema = self.full.schema
         self.properties: Mapping[str, Any] = schema.get("properties", {})
         self.separable = set(schema) <= _SEPARABLE and schema.get("additionalProperties") is False
-        self.by_keys: dict[tuple[str, ...], list[_Issue]] = {}  # keys in body order
-        self.by_value: dict[tuple[Any, ...], list[_Issue]] = {}
+        # Keys in body order -> the problems of which keys are there, and per key (whether
+        # it holds an image, its texts' problems) for the loop over the values.
+        self.by_keys: dict[tuple[str, ...], tuple[list[_Issue], tuple[_Step, ...]]] = {}
+        self.by_text: dict[str, dict[str, list[_Issue]]] = {}  # key -> text -> its problems
+        self.by_value: dict[tuple[Any, ...], list[_Issue]] = {}  # (key, type, value): the rest
         self.sub = {key: self.full.evolve(schema=sub) for key, sub in self.properties.items()}
         quick = {key: _quick_check(sub) for key, sub in self.properties.items()}
         self.quick = {key: check for key, check in quick.items() if check is not None}
@@ -234,32 +243,56 @@ class BodyValidator:
         if not self.separable:
             return [self._issue(e) for e in self.full.iter_errors(body)]
         keys = tuple(body)
-        issues = self.by_keys.get(keys)
-        if issues is None:  # which keys are there: once per distinct set of keys
+        layout = self.by_keys.get(keys)
+        if layout is None:  # which keys are there: once per distinct set of keys
             standin = self._standin(body)
             issues = [self._issue(e) for e in self.full.iter_errors(standin) if not e.path]
-            self.by_keys[keys] = issues
+            steps = tuple(
+                (key, key in self.images, self.by_text.setdefault(key, {}), self.quick.get(key))
+                for key in keys
+            )
+            layout = self.by_keys[keys] = (issues, steps)
+        issues, steps = layout
         found = list(issues)
-        by_value = self.by_value
-        images = self.images
-        for key, value in body.items():
-            kind = type(value)
-            if kind is str and key in images and value.startswith("sha256:"):
-                value = IMAGE_STAND_IN  # a local image, sent as a data: URI
-            cache_key = (key, kind, value) if kind in _SCALARS else (key, _freeze(value))
-            cached = by_value.get(cache_key)
-            if cached is None:
-                quick = self.quick.get(key)
-                if quick is not None and quick(value):
-                    continue  # valid; a sweep's 100,000 seeds are not all remembered
-                sub = self.sub.get(key)
-                errors = [] if sub is None else list(sub.iter_errors(value))
-                # One problem per value: "5" (text) needs no second line saying 5|10.
-                cached = [self._issue(e, key) for e in errors[:1]]
-                by_value[cache_key] = cached
+        # body.values() follows the order of `keys`, which the steps were made from.
+        for (key, image, texts, quick), value in zip(steps, body.values(), strict=True):
+            if type(value) is str:  # most values: a text key holds a text, looked up alone
+                if image and value.startswith("sha256:"):
+                    value = IMAGE_STAND_IN  # a local image, sent as a data: URI
+                cached = texts.get(value)
+                if cached is None:
+                    cached = self._value_issues(key, value)
+                    if len(texts) < self.TEXTS:
+                        texts[value] = cached
+            elif quick is not None and quick(value):
+                continue  # valid; a sweep's 100,000 seeds are not all remembered
+            else:
+                cached = self._cached_issues(key, value)
             if cached:
                 found.extend(cached)
         return found
+
+    def _cached_issues(self, key: str, value: Any) -> list[_Issue]:
+        """Return the problems of a value that is not a text (nor passed by a plain test),
+        remembered."""
+        kind = type(value)
+        cache_key = (key, kind, value) if kind in _SCALARS else (key, _freeze(value))
+        cached = self.by_value.get(cache_key)
+        if cached is None:
+            cached = self.by_value[cache_key] = self._schema_issues(key, value)
+        return cached
+
+    def _value_issues(self, key: str, value: Any) -> list[_Issue]:
+        """Return the problem with one parameter's value (none, or the first one)."""
+        quick = self.quick.get(key)
+        return [] if quick is not None and quick(value) else self._schema_issues(key, value)
+
+    def _schema_issues(self, key: str, value: Any) -> list[_Issue]:
+        """Return what jsonschema finds wrong with one parameter's value (its first problem:
+        "5" as text needs no second line saying 5|10)."""
+        sub = self.sub.get(key)
+        errors = [] if sub is None else list(sub.iter_errors(value))
+        return [self._issue(e, key) for e in errors[:1]]
 
     def _standin(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Return a copy of `body` with each sha256: image reference as a data: URI."""

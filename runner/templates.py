@@ -530,9 +530,9 @@ class Renderer:
         for piece in pieces:
             if isinstance(piece, str):
                 text = piece
-            elif piece.direct is not None and piece.direct in context:
+            elif (direct := piece.direct) is not None and direct in context:
                 # What Jinja outputs for `{{ name }}`; spec values hold no lone surrogates.
-                text = str(context[piece.direct])
+                text = str(context[direct])
             else:
                 entries = piece.cache.entries
                 key = _key(piece.ordered, context)
@@ -582,7 +582,10 @@ class Renderer:
             if cached is not _MISSING:
                 return cached
         # A text template of pieces is joined from them, each checked on its own.
-        value = render(context) if template.pieces is not None else self._evaluate(render, context)
+        pieces = template.pieces
+        value = self._joined(pieces, context) if pieces is not None else self._evaluate(
+            render, context
+        )
         if cache.whole:
             if len(cache.entries) < CACHE_LIMIT:
                 cache.entries[key] = value

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from runner.jsonlines import line_encoder
 
 
@@ -24,3 +26,14 @@ def test_an_integer_beyond_64_bits_takes_the_standard_encoder_alike() -> None:
     line = line_encoder()(row)
     assert line == '{"id":"b","matrix":{"big":1180591620717411303424,"name":"ü"}}'
     assert json.loads(line) == row
+
+
+def test_a_mapping_that_is_not_a_dict_is_written_as_the_dict_it_shows() -> None:
+    """Plan rows carry a request's own body and matrix (no copies): any mapping encodes."""
+    from types import MappingProxyType
+
+    row = {"payload": MappingProxyType({"seed": 1, "big": 2**70}), "matrix": MappingProxyType({})}
+    for value in (row, {"payload": MappingProxyType({"seed": 1})}):
+        assert json.loads(line_encoder()(value)) == json.loads(json.dumps(value, default=dict))
+    with pytest.raises(TypeError, match="set is not JSON serializable"):
+        line_encoder()({"tags": {1, 2}})

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from runner.matrix import MatrixError, MatrixTooLarge, expand
+from runner.matrix import MatrixError, MatrixTooLarge, expand, holds_float
 from runner.yamlpos import load
 
 
@@ -396,3 +396,26 @@ def test_an_include_only_job_after_the_cap_is_spent_is_refused_with_its_count() 
     assert info.value.message == (
         "the matrix expands to 1 combinations, more than the limit of 0 — shrink an axis, "
         "or raise max_requests if you mean it")
+
+
+@pytest.mark.parametrize(
+    ("matrix", "expected"),
+    [
+        ({"seed": [1, 2], "ratio": ["16:9"]}, False),
+        ({"seed": [1, 2.0]}, True),
+        ({"seed": {"range": [1, 9]}}, False),
+        ({"seed": [1], "include": [{"seed": 1, "duration": 5.0}]}, True),
+        ({"seed": [1, 2], "exclude": [{"seed": 2.0}]}, False),  # an excluded value is no value
+        ({"tags": [[1.5]], "opts": [{"cfg": 0.5}]}, False),  # inside a value: kept as written
+        ({}, False),
+        (None, False),
+    ],
+)
+def test_holds_float_says_whether_a_combination_may_hold_one_at_its_top(
+    matrix: dict[str, Any] | None, expected: bool
+) -> None:
+    """The expander normalises a combination's values (1.0 -> 1) only when this says so:
+    it must agree with looking at every value of every combination."""
+    assert holds_float(matrix) is expected
+    combos = expand(matrix, ("matrix",), 100)
+    assert any(isinstance(v, float) for c in combos for v in c.values.values()) is expected

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -250,3 +252,34 @@ def test_plan_totals_count_each_entry_by_its_own_rule() -> None:
     assert plan.counts["new"] == 3
     summary = plan.summary()
     assert summary["total"] == 6 and summary["video_seconds_to_generate"] == 9.0
+
+
+def test_the_runner_process_ends_at_once_with_its_whole_output_and_exit_code(
+    write_spec: SpecWriter, workdir: Path, run_cli: Callable[..., Result],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As its own process, `runner plan` exits without freeing the plan (runner.cli._finish):
+    its JSON (far more than a pipe holds) still arrives whole, --detailed-exitcode still
+    says 2, exactly as in-process, and atexit handlers (a wrapper's) still run."""
+    spec_path = write_spec(SWEEP.replace("seed: [1, 2, 3, 4, 5]", "seed: {range: [1, 1500]}")
+                           .replace("name: sweep", "name: sweep\nmax_requests: 3000"))
+    args = ["plan", "--json", "--detailed-exitcode", "--output-dir", str(workdir / "out"),
+            str(spec_path)]
+    marker = workdir / "atexit-ran"
+    wrapper = (
+        "import atexit, pathlib, sys\n"
+        "from runner.cli import main\n"
+        f"atexit.register(pathlib.Path({str(marker)!r}).write_text, 'yes')\n"
+        f"sys.argv = ['runner', *{args!r}]\n"
+        "main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", wrapper], capture_output=True,
+                          text=True, timeout=120, check=False, cwd=workdir)
+    assert proc.returncode == 2, proc.stderr
+    assert marker.read_text() == "yes"
+    assert len(proc.stdout) > 1_000_000  # many pipe buffers: what was not flushed is lost
+    monkeypatch.chdir(workdir)  # the spec's path is shown as typed, from the same folder
+    in_process = run_cli(*args)
+    assert in_process.exit_code == 2
+    assert json.loads(proc.stdout) == json.loads(in_process.stdout)
+    assert json.loads(proc.stdout)["total"] == 3000
