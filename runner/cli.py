@@ -365,7 +365,7 @@ def run(ctx: click.Context, paths: tuple[Path, ...], sandbox: bool, base_url: st
         write_reports(summary, reports, Path(made.output_dir))
         for line in summary_lines(summary):
             click.echo(line)
-        sys.exit(summary.exit_code)
+        _finish(summary.exit_code)  # every file is closed and every worker joined by now
 
 
 @cli.command()
@@ -432,7 +432,7 @@ def pull(paths: tuple[Path, ...], output_dir: Path, store: str | None,
         summary = engine.run(paths, options, only=only, reporter=reporter)
         for line in summary_lines(summary):
             click.echo(line)
-        sys.exit(summary.exit_code)
+        _finish(summary.exit_code)  # every file is closed and every worker joined by now
 
 
 @cli.command()
@@ -654,13 +654,15 @@ _AS_PROCESS = False  # set by `main`: this process is the `runner` command itsel
 
 
 def _finish(code: int) -> None:
-    """End a read-only command that built a large plan, with exit code `code`.
+    """End `plan` or `run`, whose files are all written and closed, with exit code `code`.
 
     As the `runner` process itself, nothing is left to clean up once the output is out, so
     the process ends without tearing the interpreter down: freeing a 100,000-request plan
-    object by object takes 0.4-0.5 s (benchmarks/plan_parts.py), which the system does at
-    once. The atexit handlers still run (a wrapper's, logging's), and with another thread
-    alive it exits as usual. Called in-process (tests, the Python API), it exits as usual.
+    object by object takes 0.4-0.5 s (benchmarks/plan_parts.py), and unloading what a run
+    loaded (FFmpeg, numpy, the HTTP stack) 0.3 s after its last line, which the system
+    does at once. The atexit handlers still run (a wrapper's, logging's), and with another
+    thread alive it exits as usual. Called in-process (tests, the Python API), it exits as
+    usual.
     """
     if _AS_PROCESS and threading.active_count() == 1:
         atexit._run_exitfuncs()  # what exit runs before tearing down, in the same order
@@ -679,6 +681,12 @@ def main() -> None:
     """Entry point of the `runner` console script."""
     global _AS_PROCESS
     _AS_PROCESS = True
+    # httpx imports its own command-line client whenever rich is installed, and with it
+    # rich and pygments: 0.1-0.2 s of every start, before a run's first request. This
+    # process never runs that client, so its import is refused (a None in sys.modules)
+    # and httpx does what it does without rich. The runner's progress bar imports rich
+    # itself when it shows.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     try:
         cli(standalone_mode=False)
     except click.ClickException as exc:

@@ -283,3 +283,29 @@ def test_the_runner_process_ends_at_once_with_its_whole_output_and_exit_code(
     assert in_process.exit_code == 2
     assert json.loads(proc.stdout) == json.loads(in_process.stdout)
     assert json.loads(proc.stdout)["total"] == 3000
+
+
+def test_the_runner_process_imports_httpx_without_its_command_line_client(
+    tmp_path: Path,
+) -> None:
+    """`runner.cli.main` refuses httpx's own CLI module (it pulls in rich and pygments at
+    every start); httpx still imports and works, and rich loads only when asked for."""
+    probe = tmp_path / "modules.json"
+    wrapper = (
+        "import atexit, json, pathlib, sys\n"
+        "from runner.cli import main\n"
+        "def report():\n"
+        "    import httpx\n"
+        "    before = 'rich' in sys.modules\n"
+        "    httpx.Request('GET', 'http://127.0.0.1/')\n"
+        "    import rich.console\n"
+        f"    pathlib.Path({str(probe)!r}).write_text(json.dumps(\n"
+        "        [before, sys.modules.get('httpx._main', 0) is None]))\n"
+        "atexit.register(report)\n"
+        "sys.argv = ['runner', '--version']\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(probe.read_text()) == [False, True]
