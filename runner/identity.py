@@ -61,7 +61,6 @@ class Identities:
 
     def __init__(self) -> None:
         self._texts: dict[str, dict[str, str]] = {}  # key -> text value -> its JSON piece
-        self._keys: dict[str, str] = {}
         # Body keys in insertion order -> (key, its JSON prefix, its texts) in sorted order.
         self._order: dict[tuple[str, ...], tuple[tuple[str, str, dict[str, str]], ...]] = {}
         self._tails: dict[tuple[str, str, str], str] = {}
@@ -100,7 +99,7 @@ class Identities:
             if not all(type(name) is str for name in names):
                 return None
             order = tuple(
-                (name, self._key(name), self._texts.setdefault(name, {}))
+                (name, canonical_json(name).decode("utf-8") + ":", self._texts.setdefault(name, {}))
                 for name in sorted(names)
             )
             self._order[names] = order
@@ -128,10 +127,3 @@ class Identities:
                 piece = key + canonical_json(value).decode("utf-8")
             parts.append(piece)
         return "{" + ",".join(parts) + "}"
-
-    def _key(self, name: str) -> str:
-        key = self._keys.get(name)
-        if key is None:
-            key = canonical_json(name).decode("utf-8") + ":"
-            self._keys[name] = key
-        return key

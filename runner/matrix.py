@@ -150,13 +150,10 @@ def holds_float(matrix: Mapping[str, Any] | None) -> bool:
     looked at, once each, rather than the (many more) combinations. Ranges are integers.
     """
     for name, raw in (matrix or {}).items():
-        if name == "include":
-            values: list[Any] = [v for entry in raw for v in entry.values()]
-        elif name != "exclude" and isinstance(raw, list):
-            values = raw
-        else:
-            continue  # exclude (its values are not added), or a range of integers
-        if any(isinstance(v, float) for v in values):
+        values = [v for entry in raw for v in entry.values()] if name == "include" else raw
+        # An axis is a list of values (a range, a mapping of integers); exclude's list
+        # holds mappings, never a float.
+        if isinstance(values, list) and any(isinstance(v, float) for v in values):
             return True
     return False
 

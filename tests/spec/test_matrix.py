@@ -407,6 +407,8 @@ def test_an_include_only_job_after_the_cap_is_spent_is_refused_with_its_count() 
         ({"seed": [1], "include": [{"seed": 1, "duration": 5.0}]}, True),
         ({"seed": [1, 2], "exclude": [{"seed": 2.0}]}, False),  # an excluded value is no value
         ({"tags": [[1.5]], "opts": [{"cfg": 0.5}]}, False),  # inside a value: kept as written
+        ({"seed": {"range": [1, 3]}, "cfg": [0.5]}, True),  # found after a range
+        ({"seed": [1, 2], "exclude": [{"seed": 2}], "cfg": [1, 0.5]}, True),  # after exclude
         ({}, False),
         (None, False),
     ],

@@ -87,6 +87,18 @@ def test_beside_a_clash_the_other_outputs_are_walked_and_stay_fine() -> None:
     assert set(clashes) == {0, 1}
 
 
+def test_a_name_of_the_runners_own_does_not_hide_a_later_file_folder_clash() -> None:
+    """A reserved name is said first for its own output; the outputs after it are still
+    checked against each other's files and folders."""
+    clashes = output_clashes(["manifest.jsonl/a.mp4", "x.mp4", "x.mp4/y.mp4"])
+    assert clashes == {
+        0: "runs through the runner's own 'manifest.jsonl' — choose another name",
+        1: "is also a folder of 'x.mp4/y.mp4' — rename one of them",
+        2: "runs through 'x.mp4', a file of 'x.mp4' (a video or its sidecar) — rename one "
+           "of them",
+    }
+
+
 def test_every_video_through_a_file_is_refused_not_only_the_first() -> None:
     """Two videos inside a folder that is another video's path are both named (the folder
     is looked up once and the answer reused)."""
@@ -130,7 +142,9 @@ def test_each_request_writes_its_video_and_its_sidecar() -> None:
 @pytest.mark.parametrize(
     "output",
     ["seed-1.mp4", "a/b/c.mp4", "v1.2/clip.mp4", "v1.2/take.3/clip", "a.b/c.d/e", "d.e.f.mp4",
-     "a/b.", "a/.mp4", ".x/y.mp4", "noext", "x/y.z/w.mp4", "k/a.repro-1.mp4", "a/clip.v"],
+     "a/b.", "a/.mp4", ".x/y.mp4", "noext", "x/y.z/w.mp4", "k/a.repro-1.mp4", "a/clip.v",
+     # .mp4 names are sliced, the others split at their last dot: both ways, every edge.
+     ".mp4", "x.mp4", "a.b", "x.tar.gz", "k/a.b.c", "a.mp4.b", "mp4", "a/x.MP4"],
 )
 def test_a_sidecar_is_named_as_pathlib_names_the_video_with_suffix_json(output: str) -> None:
     """The sidecar's name is `PurePosixPath(output).with_suffix(".json")` for every shape
