@@ -121,7 +121,7 @@ def report(results: dict[str, list[tuple[float, float]]], requests: int, counted
         ratio = f"{baseline / middle:.2f} x faster than {next(iter(results))}"
         if counted:
             print(f"  {revision:<12} {middle / 1e9:8.2f} G instructions  "
-                  f"({middle / requests / 1e3:,.0f} k a request; {ratio})")
+                  f"({middle / requests / 1e3:,.0f} k a request, start-up included; {ratio})")
         else:
             walls = ", ".join(f"{wall:.2f}" for wall, _ in runs)
             rss = max(peak for _, peak in runs)
