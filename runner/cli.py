@@ -654,7 +654,7 @@ _AS_PROCESS = False  # set by `main`: this process is the `runner` command itsel
 
 
 def _finish(code: int) -> None:
-    """End `plan` or `run`, whose files are all written and closed, with exit code `code`.
+    """End `plan`, `run` or `pull`, whose files are all written and closed, with `code`.
 
     As the `runner` process itself, nothing is left to clean up once the output is out, so
     the process ends without tearing the interpreter down: freeing a 100,000-request plan

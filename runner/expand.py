@@ -96,9 +96,9 @@ class Expander:
         # not the job expanders themselves, whose back-reference would make a cycle that
         # keeps 100,000 requests' indexes for the garbage collector instead of freeing them.
         self.output_sites: dict[str, tuple[DocPath | None, Job]] = {}
-        # A spec's image value -> (the local image it names, else None; its label; the
-        # local image's sha256: reference, made once, else None).
-        self.image_cache: dict[str, tuple[LocalImage | None, str, str | None]] = {}
+        # A spec's image value -> its label, and for a local image the image and its
+        # sha256: reference (made once), which the body holds instead (None: sent as is).
+        self.image_cache: dict[str, tuple[str, tuple[LocalImage, str] | None]] = {}
         self.identities = Identities()
         self.validators: dict[str, BodyValidator] = {}
         self.catalog = load_catalog()
@@ -375,14 +375,13 @@ class _JobExpander:
                                  f"{top}: {exc}")
                     failed.add(top)
                     continue
-                found = images[value] = (
-                    (resolved, label, resolved.ref) if isinstance(resolved, LocalImage)
-                    else (None, label, None)
-                )
-            local, label, ref = found
+                local = (resolved, resolved.ref) if isinstance(resolved, LocalImage) else None
+                found = images[value] = (label, local)
+            label, local = found
             shown.setdefault(top, label)
-            if local is not None and ref is not None:  # sent by its reference
-                self.parent.found_images[local.sha256] = local
+            if local is not None:
+                image, ref = local
+                self.parent.found_images[image.sha256] = image
                 body = _placed(body, at, ref)
         provider, model, endpoint = self.job.provider, target.model.name, route.endpoint
         identities = self.parent.identities

@@ -582,10 +582,7 @@ class Renderer:
             if cached is not _MISSING:
                 return cached
         # A text template of pieces is joined from them, each checked on its own.
-        pieces = template.pieces
-        value = self._joined(pieces, context) if pieces is not None else self._evaluate(
-            render, context
-        )
+        value = render(context) if template.pieces is not None else self._evaluate(render, context)
         if cache.whole:
             if len(cache.entries) < CACHE_LIMIT:
                 cache.entries[key] = value
