@@ -16,7 +16,7 @@ from click.testing import Result
 
 from runner.cli import cli
 from runner.providers import PROVIDERS
-from runner.schemas import RunnerValidator, schemas_dir
+from runner.schemas import RunnerValidator, load_schema, schemas_dir
 from tests.catalog.conftest import FIXTURES, ROOT, load_script
 
 SPEC_SCHEMA = ROOT / "schemas" / "spec.schema.json"
@@ -71,11 +71,20 @@ def _subschemas(node: Any) -> Iterator[dict[str, Any]]:
             yield from _subschemas(value)
 
 
+@pytest.mark.parametrize("relative", sorted(
+    str(path.relative_to(schemas_dir())) for path in schemas_dir().rglob("*.schema.json")
+))
+def test_every_shipped_schema_is_valid_json_schema(relative: str) -> None:
+    """Each schema file runner loads is valid 2020-12 with our keyword (`validator_for`
+    no longer checks at run time what this checks once)."""
+    RunnerValidator.check_schema(load_schema(relative))
+
+
 def test_generated_rules_are_valid_json_schema() -> None:
     """Every rule and params check under x-catalog is valid 2020-12 on its own.
 
-    The metaschema check at load time does not descend into x-catalog (that keeps
-    `runner validate` fast), so this is where those subschemas are checked.
+    The metaschema check does not descend into x-catalog (that keeps check-jsonschema and
+    editors fast), so this is where those subschemas are checked.
     """
     whole = schema()
     catalog = whole["x-catalog"]
@@ -202,7 +211,8 @@ def test_a_model_is_required_where_no_level_names_one() -> None:
 
 
 def test_the_schema_stays_cheap_to_load() -> None:
-    """The part the metaschema check walks stays small (x-catalog is reached by $ref only)."""
+    """The part a metaschema check walks (check-jsonschema, editors) stays small
+    (x-catalog is reached by $ref only)."""
     walked = {k: v for k, v in schema().items() if k != "x-catalog"}
     nodes = sum(1 for _ in _subschemas(walked))
     assert nodes < 400, f"{nodes} subschemas outside x-catalog: loading gets slow"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from runner.clock import FakeClock
@@ -49,6 +52,36 @@ def test_live_bar_on_a_terminal_plain_lines_otherwise() -> None:
     text = out.getvalue()
     assert "1 done" in text and "1 running" in text and "1 failed" in text
     assert "2/3" in text
+
+
+def test_a_pipe_gets_plain_lines_without_loading_rich() -> None:
+    """Not on a terminal, rich (~30 ms of every start) is never imported."""
+    code = (
+        "import io, sys\n"
+        "from runner.clock import FakeClock\n"
+        "from runner.progress import PlainReporter, make_reporter\n"
+        "assert isinstance(make_reporter(io.StringIO(), FakeClock()), PlainReporter)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'))\n"
+    )
+    env = {"PATH": "", "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("name", "value", "live"), [
+    ("FORCE_COLOR", "1", True), ("TTY_COMPATIBLE", "1", True),
+    ("FORCE_COLOR", "", False), ("TTY_COMPATIBLE", "0", False),
+])
+def test_the_environment_can_make_a_pipe_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, live: bool
+) -> None:
+    """FORCE_COLOR and TTY_COMPATIBLE mean what rich says they mean (a live bar in CI)."""
+    for other in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv(name, value)
+    reporter = make_reporter(io.StringIO(), FakeClock())
+    assert isinstance(reporter, LiveReporter if live else PlainReporter)
 
 
 def test_summary_counts_video_seconds_and_where_outputs_are() -> None:
