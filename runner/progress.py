@@ -232,13 +232,12 @@ def make_reporter(stream: TextIO, clock: Clock, *, every: float = 10.0) -> Repor
     rich decides what a terminal is (it honours FORCE_COLOR and TTY_COMPATIBLE); it is
     asked only when it could answer yes, so a run in a log or a pipe never loads it.
     """
-    if not _may_be_terminal(stream):
-        return PlainReporter(stream, clock, every)
-    from rich.console import Console
+    if _may_be_terminal(stream):
+        from rich.console import Console
 
-    console = Console(file=stream)
-    if console.is_terminal:
-        return LiveReporter(console)
+        console = Console(file=stream)
+        if console.is_terminal:
+            return LiveReporter(console)
     return PlainReporter(stream, clock, every)
 
 
